@@ -1,0 +1,160 @@
+/**
+ * One loaded model version: its archive, handler, worker pool and batcher, and the inference
+ * path through them (preprocess -> batch -> postprocess).
+ */
+import { readFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import type { OpenedArchive } from '../archive/mar.js';
+import type { ModelConfig } from '../archive/model-config.js';
+import type { Config } from '../config.js';
+import { nnsError } from '../errors.js';
+import { Batcher, type BatchStats } from '../engine/batcher.js';
+import { WorkerPool } from '../engine/pool.js';
+import { compileModel } from './compile.js';
+import { loadHandler, type Handler, type HandlerRequest, type ModelContext } from './handler.js';
+
+const FRONTEND_KEYS = new Set(['minWorkers', 'maxWorkers', 'batchSize', 'maxBatchDelay', 'responseTimeout', 'startupTimeout', 'jobQueueSize']);
+
+export interface LoadOverrides {
+  batchSize?: number;
+  maxBatchDelay?: number;
+  responseTimeout?: number;
+  minWorkers?: number;
+  maxWorkers?: number;
+}
+
+export interface PredictResult {
+  body: unknown;
+  stats: BatchStats & { preprocessMs: number };
+}
+
+export class ModelVersion {
+  readonly modelName: string;
+  readonly modelVersion: string;
+  readonly loadedAt = new Date().toISOString();
+  minWorkers: number;
+  maxWorkers: number;
+  readonly responseTimeout: number;
+  readonly startupTimeout: number;
+  private ctx!: ModelContext;
+
+  private constructor(
+    readonly archive: OpenedArchive,
+    readonly handler: Handler,
+    readonly pool: WorkerPool,
+    readonly batcher: Batcher,
+    settings: { minWorkers: number; maxWorkers: number; responseTimeout: number; startupTimeout: number },
+  ) {
+    this.modelName = archive.manifest.model.modelName;
+    this.modelVersion = archive.manifest.model.modelVersion;
+    this.minWorkers = settings.minWorkers;
+    this.maxWorkers = settings.maxWorkers;
+    this.responseTimeout = settings.responseTimeout;
+    this.startupTimeout = settings.startupTimeout;
+  }
+
+  /** Start workers and wait for the first; on failure everything started is stopped again. */
+  static async load(archive: OpenedArchive, config: Config, overrides: LoadOverrides = {}, log?: ConstructorParameters<typeof WorkerPool>[0]['log']): Promise<ModelVersion> {
+    const m = archive.manifest.model;
+    const mc: ModelConfig = archive.modelConfig;
+    const label = `${m.modelName}/${m.modelVersion}`;
+    const handler = await loadHandler(m.handler, archive.dir, config.allow_archive_handlers);
+    const cores = config.number_of_cores;
+    const defaultWorkers = config.default_workers_per_model || cores;
+    const minWorkers = overrides.minWorkers ?? mc.minWorkers ?? defaultWorkers;
+    const maxWorkers = Math.max(minWorkers, overrides.maxWorkers ?? mc.maxWorkers ?? minWorkers);
+    const intraOpThreads = config.intra_op_threads || Math.max(1, Math.floor(cores / Math.max(1, minWorkers)));
+    const startupTimeout = mc.startupTimeout ?? config.default_startup_timeout;
+    const responseTimeout = overrides.responseTimeout ?? mc.responseTimeout ?? config.default_response_timeout;
+
+    const model = m.architecture ? (await compileModel(archive)).onnx : archive.resolveFile(m.serializedFile);
+    const labels = m.labels ? await readLabels(archive, m.labels) : undefined;
+    let version: ModelVersion | undefined;
+    const pool = new WorkerPool({
+      label, model, engine: config.engine, intraOpThreads, startupTimeoutMs: startupTimeout * 1000,
+      onIdle: () => version?.batcher.pump(), log,
+    });
+    const batcher = new Batcher(pool, {
+      label,
+      batchSize: overrides.batchSize ?? mc.batchSize ?? config.batch_size,
+      maxBatchDelayMs: overrides.maxBatchDelay ?? mc.maxBatchDelay ?? config.max_batch_delay,
+      jobQueueSize: mc.jobQueueSize ?? config.job_queue_size,
+      responseTimeoutMs: responseTimeout * 1000,
+      batchable: true,
+    });
+    version = new ModelVersion(archive, handler, pool, batcher, { minWorkers, maxWorkers, responseTimeout, startupTimeout });
+    try {
+      await pool.start(minWorkers);
+    } catch (e) {
+      await pool.close();
+      throw e;
+    }
+    version.refreshSpec(labels);
+    return version;
+  }
+
+  /** Model inputs/outputs come from the manifest when given, else from the ONNX model. */
+  private refreshSpec(labels: Record<string, string> | undefined): void {
+    const m = this.archive.manifest.model;
+    const inputs = m.inputs ?? this.pool.inputs;
+    const outputs = m.outputs ?? this.pool.outputs;
+    const yamlConfig: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(this.archive.modelConfig)) if (!FRONTEND_KEYS.has(k)) yamlConfig[k] = v;
+    this.ctx = Object.freeze({
+      modelName: this.modelName, modelVersion: this.modelVersion, inputs, outputs,
+      labels, modelYamlConfig: yamlConfig, archiveDir: this.archive.dir,
+    });
+    // Dynamic batching concatenates along axis 0: only when every input and output has a
+    // symbolic first axis. A model exported with a fixed batch runs one request at a time.
+    const batchable = [...inputs, ...outputs].every((s) => s.shape.length > 0 && typeof s.shape[0] === 'string');
+    this.batcher.update({ batchable });
+  }
+
+  get context(): ModelContext {
+    return this.ctx;
+  }
+
+  get ready(): boolean {
+    return this.pool.readyCount > 0;
+  }
+
+  async predict(req: HandlerRequest): Promise<PredictResult> {
+    const t0 = performance.now();
+    const pre = await this.handler.preprocess(req, this.ctx);
+    const preprocessMs = performance.now() - t0;
+    const { outputs, stats } = await this.batcher.submit(pre.feeds, pre.rows);
+    const body = await this.handler.postprocess(outputs, pre, req, this.ctx);
+    return { body, stats: { ...stats, preprocessMs } };
+  }
+
+  scale(minWorkers: number, maxWorkers: number): void {
+    this.minWorkers = minWorkers;
+    this.maxWorkers = maxWorkers;
+    this.pool.scale(minWorkers);
+  }
+
+  async unload(): Promise<void> {
+    this.batcher.close();
+    await this.pool.close();
+    await this.archive.cleanup();
+  }
+}
+
+/** TorchServe's index_to_name.json: {"0": "tench"} or {"0": ["n01440764", "tench"]} (last element wins). */
+async function readLabels(archive: OpenedArchive, file: string): Promise<Record<string, string>> {
+  const where = `${archive.archiveName}: labels file ${file}`;
+  let raw: unknown;
+  try {
+    raw = JSON.parse(await readFile(archive.resolveFile(file), 'utf8'));
+  } catch (e) {
+    throw nnsError('ARCHIVE_INVALID', `${where} is not valid JSON: ${(e as Error).message}`);
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw nnsError('ARCHIVE_INVALID', `${where} must be an object of index -> name`);
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(raw as Record<string, unknown>)) {
+    const name = Array.isArray(v) ? v[v.length - 1] : v;
+    if (typeof name !== 'string') throw nnsError('ARCHIVE_INVALID', `${where}: entry "${k}" must be a name or a list ending in a name`);
+    out[k] = name;
+  }
+  return out;
+}

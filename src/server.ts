@@ -1,0 +1,29 @@
+/** Listen on the three addresses and close gracefully: the only place that listens or exits. */
+import { buildApp, type App } from './app.js';
+import { parseAddress, type Config } from './config.js';
+
+export async function startServer(config: Config): Promise<App> {
+  const app = await buildApp(config, { logger: { level: config.log_level } });
+  const listen = async (which: 'inference' | 'management' | 'metricsApp', address: string) => {
+    const { host, port } = parseAddress(address);
+    await app[which].listen({ host, port });
+  };
+  await listen('inference', config.inference_address);
+  await listen('management', config.management_address);
+  await listen('metricsApp', config.metrics_address);
+  const log = app.inference.log;
+  log.info({ models: app.registry.names(), failed: app.loadFailures.map((f) => f.archive) }, 'nnserve started');
+
+  let closing = false;
+  const shutdown = (signal: string) => {
+    if (closing) return;
+    closing = true;
+    log.info({ signal }, 'shutting down');
+    const force = setTimeout(() => process.exit(1), 10_000);
+    force.unref();
+    app.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  return app;
+}
