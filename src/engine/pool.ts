@@ -3,6 +3,11 @@
  * A worker is STARTING until its session loads, then IDLE/BUSY; on any exit it is DEAD, the batch
  * it held fails with WORKER_DIED, and a fresh thread replaces it. A thread that failed to load
  * never joins the pool; replacements back off (1 s doubling to 30 s) while loads keep failing.
+ *
+ * A thread is never terminated while it is inside ONNX Runtime's native Run: onnxruntime-node
+ * then throws a C++ Napi::Error on return and aborts the whole process. A worker killed while
+ * busy leaves the pool at once (its requests fail, a replacement starts) and its thread is
+ * terminated as soon as Run returns.
  */
 import { Worker } from 'node:worker_threads';
 import type { EngineName } from '../config.js';
@@ -41,13 +46,22 @@ let nextWorkerId = 9000; // TorchServe numbers its workers from 9000
 let nextBatchId = 1;
 
 const WORKER_URL = new URL('./worker.js', import.meta.url);
+/** How long close() waits for threads still inside Run, in ms. */
+const CLOSE_WAIT_MS = 30_000;
 
 export class PoolWorker {
   readonly id = String(nextWorkerId++);
   readonly startTime = new Date().toISOString();
   status: WorkerStatus = 'STARTING';
   pending: Pending | undefined;
-  constructor(readonly thread: Worker) {}
+  /** True while the thread may be inside native code: loading, or from dispatch until its answer arrives. */
+  inRun = true;
+  startTimer: NodeJS.Timeout | undefined;
+  /** Resolves when the thread has exited. */
+  readonly exited: Promise<void>;
+  constructor(readonly thread: Worker) {
+    this.exited = new Promise((resolve) => thread.once('exit', () => resolve()));
+  }
   get threadId(): number {
     return this.thread.threadId;
   }
@@ -64,6 +78,8 @@ export class WorkerPool {
   private retryTimer: NodeJS.Timeout | undefined;
   private lastLoadError: NnsError | undefined;
   private readyWaiters: { resolve: () => void; reject: (e: Error) => void }[] = [];
+  /** Every thread not yet exited, including ones killed while inside Run. */
+  private readonly threads = new Set<PoolWorker>();
 
   constructor(private readonly opts: PoolOptions) {
     this.engine = opts.engine;
@@ -110,6 +126,7 @@ export class WorkerPool {
   run(w: PoolWorker, feeds: Record<string, TensorData>): Promise<RunResult> {
     if (w.status !== 'IDLE') throw nnsError('INTERNAL', `worker ${w.id} is ${w.status}, not IDLE`);
     w.status = 'BUSY';
+    w.inRun = true;
     const batchId = nextBatchId++;
     return new Promise<RunResult>((resolve, reject) => {
       w.pending = { batchId, resolve, reject };
@@ -122,7 +139,7 @@ export class WorkerPool {
   kill(w: PoolWorker, reason: NnsError): void {
     if (w.status === 'DEAD') return;
     this.markDead(w, reason);
-    void w.thread.terminate();
+    stopThread(w);
     this.refill();
   }
 
@@ -131,31 +148,45 @@ export class WorkerPool {
     clearTimeout(this.retryTimer);
     const err = nnsError('SHUTTING_DOWN', `model ${this.opts.label} is being unloaded`);
     for (const waiter of this.readyWaiters.splice(0)) waiter.reject(err);
-    await Promise.all(this.workers.map(async (w) => {
+    for (const w of [...this.workers]) {
       this.markDead(w, err);
-      await w.thread.terminate();
-    }));
-    this.workers.length = 0;
+      stopThread(w);
+    }
+    // Wait for threads still inside Run to come back and exit: a process that exits while
+    // one is in native code aborts (see the file comment).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all([...this.threads].map((w) => w.exited)),
+      new Promise((r) => { timer = setTimeout(r, CLOSE_WAIT_MS); }),
+    ]);
+    clearTimeout(timer);
   }
 
   private spawn(): void {
     const thread = new Worker(WORKER_URL);
     const w = new PoolWorker(thread);
     this.workers.push(w);
-    const timer = setTimeout(() => {
+    this.threads.add(w);
+    void w.exited.then(() => this.threads.delete(w));
+    w.startTimer = setTimeout(() => {
       if (w.status === 'STARTING') this.loadFailed(w, nnsError('MODEL_LOAD_FAILED', `model ${this.opts.label}: worker ${w.id} did not load within ${this.opts.startupTimeoutMs} ms`));
     }, this.opts.startupTimeoutMs);
-    thread.on('message', (m: FromWorkerMessage) => this.onMessage(w, m, timer));
+    thread.on('message', (m: FromWorkerMessage) => this.onMessage(w, m));
     thread.on('error', (e) => this.onExit(w, e));
     thread.on('exit', (code) => this.onExit(w, new Error(`exit code ${code}`)));
     const load: ToWorkerMessage = { cmd: ToWorker.Load, model: this.opts.model, engine: this.engine, intraOpThreads: this.opts.intraOpThreads };
     thread.postMessage(load);
   }
 
-  private onMessage(w: PoolWorker, m: FromWorkerMessage, startTimer: NodeJS.Timeout): void {
+  private onMessage(w: PoolWorker, m: FromWorkerMessage): void {
+    w.inRun = false; // every message is sent from JS, after native code returned
+    if (w.status === 'DEAD') {
+      stopThread(w); // killed while busy: Run has returned, so the thread can go now
+      return;
+    }
     switch (m.cmd) {
       case FromWorker.Ready:
-        clearTimeout(startTimer);
+        clearTimeout(w.startTimer);
         if (w.status !== 'STARTING') return;
         this.inputs = m.inputs;
         this.outputs = m.outputs;
@@ -168,7 +199,6 @@ export class WorkerPool {
         this.opts.onIdle();
         break;
       case FromWorker.LoadFailed:
-        clearTimeout(startTimer);
         this.loadFailed(w, nnsError('MODEL_LOAD_FAILED', `model ${this.opts.label}: ${m.message}`));
         break;
       case FromWorker.Result:
@@ -189,7 +219,7 @@ export class WorkerPool {
   private loadFailed(w: PoolWorker, err: NnsError): void {
     this.lastLoadError = err;
     this.markDead(w, err);
-    void w.thread.terminate();
+    stopThread(w);
     this.failures++;
     // Nobody is serving yet: report the load error to whoever waits for the model.
     if (this.readyCount === 0) for (const waiter of this.readyWaiters.splice(0)) waiter.reject(err);
@@ -206,6 +236,7 @@ export class WorkerPool {
 
   private markDead(w: PoolWorker, err: Error): void {
     w.status = 'DEAD';
+    clearTimeout(w.startTimer);
     const idx = this.workers.indexOf(w);
     if (idx >= 0) this.workers.splice(idx, 1);
     const p = w.pending;
@@ -216,7 +247,7 @@ export class WorkerPool {
   private retire(w: PoolWorker): void {
     if (w.status === 'BUSY') return; // stopped when its batch returns
     this.markDead(w, nnsError('SHUTTING_DOWN', `worker ${w.id} of ${this.opts.label} was scaled down`));
-    void w.thread.terminate();
+    stopThread(w);
   }
 
   private aliveCount(): number {
@@ -240,6 +271,15 @@ export class WorkerPool {
   get loadError(): NnsError | undefined {
     return this.readyCount === 0 ? this.lastLoadError : undefined;
   }
+}
+
+/** Terminate now if the thread is in JS; otherwise when its Run returns (see the file comment). */
+function stopThread(w: PoolWorker): void {
+  if (w.inRun) {
+    w.thread.unref(); // an abandoned Run must not keep the process alive
+    return;
+  }
+  void w.thread.terminate();
 }
 
 function rank(w: PoolWorker): number {

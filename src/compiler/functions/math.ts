@@ -1,0 +1,115 @@
+/** Elementwise torch functions, Tensor methods and operators a forward() calls. */
+import { type Tensor } from '../graph-builder.js';
+import { type FnCtx, type FunctionDef, defineFunction, params } from '../function.js';
+import { binary, elu, gelu, leakyRelu, matmul, relu, scalar, silu, softmax } from '../ops.js';
+import { type Value, isTensor } from '../values.js';
+
+function unary(targets: string[], lower: (f: FnCtx, x: Tensor) => Tensor, extra = ''): FunctionDef {
+  return defineFunction({
+    targets,
+    params: params(`input${extra ? ', ' + extra : ''}`),
+    forward: (f, a) => lower(f, f.tensor(a.input, 'input')),
+    backward: null,
+  });
+}
+
+const same = (op: string) => (f: FnCtx, x: Tensor) => f.g.unary(op, x);
+
+export const reluFn = unary(['torch.relu', 'torch.relu_', 'torch.nn.functional.relu', 'Tensor.relu', 'Tensor.relu_'], (f, x) => relu(f.g, x), 'inplace=False');
+export const sigmoidFn = unary(['torch.sigmoid', 'torch.nn.functional.sigmoid', 'Tensor.sigmoid'], same('Sigmoid'));
+export const tanhFn = unary(['torch.tanh', 'torch.nn.functional.tanh', 'Tensor.tanh'], same('Tanh'));
+export const expFn = unary(['torch.exp', 'Tensor.exp'], same('Exp'));
+export const logFn = unary(['torch.log', 'Tensor.log'], same('Log'));
+export const sqrtFn = unary(['torch.sqrt', 'Tensor.sqrt'], same('Sqrt'));
+export const absFn = unary(['torch.abs', 'Tensor.abs'], same('Abs'));
+export const negFn = unary(['torch.neg', 'operator.neg', 'Tensor.neg'], same('Neg'));
+export const siluFn = unary(['torch.nn.functional.silu'], (f, x) => silu(f.g, x), 'inplace=False');
+
+/** Inference: dropout is the identity (eval mode). */
+export const dropoutFn = unary(
+  ['torch.nn.functional.dropout', 'torch.nn.functional.dropout1d', 'torch.nn.functional.dropout2d', 'torch.nn.functional.dropout3d',
+    'torch.dropout', 'Tensor.dropout'],
+  (_f, x) => x, 'p=0.5, training=True, inplace=False',
+);
+
+/** Copies and detaches a forward makes change no values. */
+export const copyFn = unary(['Tensor.contiguous', 'Tensor.detach', 'Tensor.clone', 'torch.clone'], (_f, x) => x, 'memory_format=None');
+
+export const geluFn = defineFunction({
+  targets: ['torch.nn.functional.gelu'],
+  params: params("input, approximate='none'"),
+  forward(f, a) {
+    if (a.approximate !== 'none' && a.approximate !== 'tanh') f.fail('ARCH_INVALID', `approximate must be 'none' or 'tanh', got ${JSON.stringify(a.approximate)}`);
+    return gelu(f.g, f.tensor(a.input, 'input'), a.approximate as 'none' | 'tanh');
+  },
+  backward: null,
+});
+
+export const eluFn = defineFunction({
+  targets: ['torch.nn.functional.elu'],
+  params: params('input, alpha=1.0, inplace=False'),
+  forward: (f, a) => elu(f.g, f.tensor(a.input, 'input'), a.alpha as number),
+  backward: null,
+});
+
+export const leakyReluFn = defineFunction({
+  targets: ['torch.nn.functional.leaky_relu'],
+  params: params('input, negative_slope=0.01, inplace=False'),
+  forward: (f, a) => leakyRelu(f.g, f.tensor(a.input, 'input'), a.negative_slope as number),
+  backward: null,
+});
+
+function softmaxDef(targets: string[], log: boolean): FunctionDef {
+  return defineFunction({
+    targets,
+    params: params('input, dim=None, _stacklevel=3, dtype=None'),
+    forward(f, a) {
+      if (a.dtype !== null) f.fail('ARCH_INVALID', 'the dtype argument is not supported');
+      return softmax(f.g, f.tensor(a.input, 'input'), a.dim === null ? null : f.int(a.dim, 'dim'), log);
+    },
+    backward: null,
+  });
+}
+
+export const softmaxFn = softmaxDef(['torch.softmax', 'torch.nn.functional.softmax', 'Tensor.softmax'], false);
+export const logSoftmaxFn = softmaxDef(['torch.log_softmax', 'torch.nn.functional.log_softmax', 'Tensor.log_softmax'], true);
+
+const PY: Record<string, (x: number, y: number) => number> = {
+  Add: (x, y) => x + y, Sub: (x, y) => x - y, Mul: (x, y) => x * y, Div: (x, y) => x / y, Pow: (x, y) => x ** y,
+};
+
+/** a (op) b where either side may be a Python number; PyTorch's `alpha` scales `other`. */
+function arithmetic(f: FnCtx, op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow', a: Value, b: Value, alpha: Value = 1): Value {
+  if (typeof a === 'number' && typeof b === 'number') return PY[op]!(a, alpha === 1 ? b : b * (alpha as number));
+  if (!isTensor(a) && !isTensor(b)) f.fail('ARCH_INVALID', 'expects a tensor operand');
+  const like = (isTensor(a) ? a : b) as Tensor;
+  const asTensor = (v: Value, what: string): Tensor => (typeof v === 'number' ? scalar(f.g, v, like) : f.tensor(v, what));
+  let y = asTensor(b, 'other');
+  if (alpha !== 1) y = binary(f.g, 'Mul', y, scalar(f.g, alpha as number, y));
+  return binary(f.g, op, asTensor(a, 'input'), y);
+}
+
+function arith(targets: string[], op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow', withAlpha: boolean): FunctionDef {
+  return defineFunction({
+    targets,
+    params: params(withAlpha ? 'input, other, alpha=1' : 'input, other, rounding_mode=None'),
+    forward(f, a) {
+      if (a.rounding_mode !== undefined && a.rounding_mode !== null) f.fail('ARCH_INVALID', 'rounding_mode is not supported');
+      return arithmetic(f, op, a.input!, a.other!, withAlpha ? a.alpha! : 1);
+    },
+    backward: null,
+  });
+}
+
+export const addFn = arith(['operator.add', 'operator.iadd', 'torch.add', 'Tensor.add', 'Tensor.add_', 'Tensor.__add__', 'Tensor.__radd__'], 'Add', true);
+export const subFn = arith(['operator.sub', 'operator.isub', 'torch.sub', 'Tensor.sub', 'Tensor.sub_', 'Tensor.__sub__'], 'Sub', true);
+export const mulFn = arith(['operator.mul', 'operator.imul', 'torch.mul', 'Tensor.mul', 'Tensor.mul_', 'Tensor.__mul__', 'Tensor.__rmul__'], 'Mul', false);
+export const divFn = arith(['operator.truediv', 'operator.itruediv', 'torch.div', 'torch.true_divide', 'Tensor.div', 'Tensor.div_', 'Tensor.__truediv__'], 'Div', false);
+export const powFn = arith(['operator.pow', 'torch.pow', 'Tensor.pow'], 'Pow', false);
+
+export const matmulFn = defineFunction({
+  targets: ['operator.matmul', 'torch.matmul', 'torch.mm', 'torch.bmm', 'Tensor.matmul', 'Tensor.mm', 'Tensor.bmm'],
+  params: params('input, other'),
+  forward: (f, a) => matmul(f.g, f.tensor(a.input, 'input'), f.tensor(a.other, 'other')),
+  backward: null,
+});
