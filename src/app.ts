@@ -10,6 +10,9 @@ import type { Config } from './config.js';
 import { toHttp } from './errors.js';
 import { Metrics } from './metrics.js';
 import { Registry, type LoadFailure } from './registry/registry.js';
+import type { ReplicaSync } from './registry/replica-sync.js';
+import { startRegistry } from './registry/startup.js';
+import { requireKey, resolveKeys, writeKeyFile, type Keys } from './security/auth.js';
 import { inferenceRoutes } from './routes/inference/index.js';
 import { managementRoutes } from './routes/management/index.js';
 import { metricsRoutes } from './routes/metrics/index.js';
@@ -24,8 +27,12 @@ export interface App {
   inference: FastifyInstance;
   management: FastifyInstance;
   metricsApp: FastifyInstance;
-  /** Archives that failed to load at start-up, with the reason. */
+  /** The bearer keys (management, inference). */
+  keys: Keys;
+  /** Archives that failed to load at start-up, with the reason (filled once loading ends). */
   loadFailures: LoadFailure[];
+  /** Load the start-up models (buildApp does it unless loadModels is false). */
+  loadModels(): Promise<LoadFailure[]>;
   close(): Promise<void>;
 }
 
@@ -80,19 +87,35 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const management = base(config, logger, undefined);
   const metricsApp = base(config, logger, undefined);
   const registry = new Registry(config, inference.log);
+  const keys = resolveKeys(config);
+  if (!config.disable_token_authorization) {
+    writeKeyFile(config.key_file, keys);
+    requireKey(management, keys.management, 'management');
+    // Probes stay open: a kubelet has no key.
+    if (config.enable_inference_auth) requireKey(inference, keys.inference, 'inference', ['/ping', '/v2/health/live', '/v2/health/ready']);
+  }
 
   await inference.register(inferenceRoutes, { registry, metrics });
   await inference.register(v2Routes, { registry, metrics, serverVersion: SERVER_VERSION });
-  await management.register(managementRoutes, { registry });
+  await management.register(managementRoutes, { registry, config });
   await metricsApp.register(metricsRoutes, { metrics });
 
-  const loadFailures = opts.loadModels === false ? [] : await registry.loadStartupModels();
   await Promise.all([inference.ready(), management.ready(), metricsApp.ready()]);
-  return {
-    config, registry, metrics, inference, management, metricsApp, loadFailures,
+  let sync: ReplicaSync | undefined;
+  const app: App = {
+    config, registry, metrics, inference, management, metricsApp, keys, loadFailures: [],
+    async loadModels() {
+      const started = await startRegistry(registry, config, inference.log);
+      sync = started.sync;
+      app.loadFailures = started.failures;
+      return app.loadFailures;
+    },
     async close() {
       await Promise.all([inference.close(), management.close(), metricsApp.close()]);
+      await sync?.close();
       await registry.close();
     },
   };
+  if (opts.loadModels !== false) await app.loadModels();
+  return app;
 }

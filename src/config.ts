@@ -50,6 +50,30 @@ export interface Config {
   readonly allow_archive_handlers: boolean;
   /** Log level for the Fastify logger. @defaultValue info */
   readonly log_level: string;
+  /** Allow register/unregister through the management API (TorchServe's gate). @defaultValue false */
+  readonly enable_model_api: boolean;
+  /** Turn off bearer-token authorization (management, and inference when enabled). @defaultValue false */
+  readonly disable_token_authorization: boolean;
+  /** Also require the inference key on the inference port. @defaultValue false */
+  readonly enable_inference_auth: boolean;
+  /** Where the generated keys are written (mode 0600). @defaultValue key_file.json */
+  readonly key_file: string;
+  /** Management key (e.g. from a Kubernetes Secret); generated when empty. @defaultValue "" */
+  readonly management_key: string;
+  /** Inference key; generated when empty. @defaultValue "" */
+  readonly inference_key: string;
+  /** Comma list of regexes a model URL must match; empty = only archives in the model store. @defaultValue "" */
+  readonly allowed_urls: string;
+  /** Let model URLs point at loopback, private and link-local addresses. @defaultValue false */
+  readonly allow_internal_urls: boolean;
+  /** Largest archive accepted by upload or URL download, in bytes. @defaultValue 1073741824 */
+  readonly max_model_size: number;
+  /** Persist every management change and restore it at start. @defaultValue true */
+  readonly enable_snapshots: boolean;
+  /** Snapshot file; empty = <model_store>/.nnserve/snapshot.json. @defaultValue "" */
+  readonly snapshot_file: string;
+  /** Redis URL for replicas that share a model store (also read from REDIS_URL); empty = alone. @defaultValue "" */
+  readonly redis_url: string;
 }
 
 type Kind = 'string' | 'int' | 'bool' | 'engine';
@@ -73,6 +97,18 @@ const SCHEMA: Record<keyof Config, { kind: Kind; min?: number; def: () => unknow
   number_of_cores: { kind: 'int', min: 1, def: () => availableParallelism() },
   allow_archive_handlers: { kind: 'bool', def: () => false },
   log_level: { kind: 'string', def: () => 'info' },
+  enable_model_api: { kind: 'bool', def: () => false },
+  disable_token_authorization: { kind: 'bool', def: () => false },
+  enable_inference_auth: { kind: 'bool', def: () => false },
+  key_file: { kind: 'string', def: () => 'key_file.json' },
+  management_key: { kind: 'string', def: () => '' },
+  inference_key: { kind: 'string', def: () => '' },
+  allowed_urls: { kind: 'string', def: () => '' },
+  allow_internal_urls: { kind: 'bool', def: () => false },
+  max_model_size: { kind: 'int', min: 1, def: () => 1024 * 1024 * 1024 },
+  enable_snapshots: { kind: 'bool', def: () => true },
+  snapshot_file: { kind: 'string', def: () => '' },
+  redis_url: { kind: 'string', def: () => '' },
 };
 
 export const CONFIG_KEYS = Object.keys(SCHEMA) as (keyof Config)[];
@@ -157,7 +193,8 @@ export function loadConfig(sources: ConfigSources = {}): Config {
         source = name;
       }
     }
-    const envValue = env[`NNSERVE_${key.toUpperCase()}`];
+    // REDIS_URL is the name every Redis-backed service reads; NNSERVE_REDIS_URL still wins.
+    const envValue = env[`NNSERVE_${key.toUpperCase()}`] ?? (key === 'redis_url' ? env.REDIS_URL : undefined);
     if (envValue !== undefined) {
       value = envValue;
       source = `environment NNSERVE_${key.toUpperCase()}`;
@@ -168,6 +205,15 @@ export function loadConfig(sources: ConfigSources = {}): Config {
     parseAddress(out[key] as string, key);
   }
   out.model_store = resolve(out.model_store as string);
+  out.snapshot_file = resolve(out.model_store as string, (out.snapshot_file as string) || '.nnserve/snapshot.json');
+  out.key_file = resolve(out.key_file as string);
+  for (const re of splitList(out.allowed_urls as string)) {
+    try {
+      new RegExp(re);
+    } catch {
+      throw nnsError('CONFIG_INVALID', `config key "allowed_urls": "${re}" is not a valid regular expression`);
+    }
+  }
   return Object.freeze(out as unknown as Config);
 }
 
@@ -184,4 +230,9 @@ export function parseAddress(address: string, key = 'address'): { host: string; 
   }
   const port = url.port === '' ? 80 : Number(url.port);
   return { host: url.hostname.replace(/^\[|\]$/g, ''), port };
+}
+
+/** TorchServe's comma-separated list form (allowed_urls, load_models). */
+export function splitList(value: string): string[] {
+  return value.split(',').map((s) => s.trim()).filter(Boolean);
 }

@@ -62,6 +62,22 @@ export const ERRORS = Object.freeze({
   WEIGHTS_UNSAFE: def('NNS_ERR_WEIGHTS_UNSAFE', 400, 'InvalidModelException'),
   STATE_DICT_MISMATCH: def('NNS_ERR_STATE_DICT_MISMATCH', 400, 'InvalidModelException'),
 
+  // management and security
+  AUTH_FAILED: def('NNS_ERR_AUTH_FAILED', 401, 'InvalidKeyException'),
+  MODEL_API_DISABLED: def('NNS_ERR_MODEL_API_DISABLED', 405, 'MethodNotAllowedException'),
+  URL_NOT_ALLOWED: def('NNS_ERR_URL_NOT_ALLOWED', 400, 'InvalidModelUrlException'),
+  DOWNLOAD_FAILED: def('NNS_ERR_DOWNLOAD_FAILED', 400, 'DownloadModelException'),
+  DEFAULT_VERSION_DELETE: def('NNS_ERR_DEFAULT_VERSION_DELETE', 403, 'InvalidModelVersionException'),
+  WORKERS_INVALID: def('NNS_ERR_WORKERS_INVALID', 400, 'BadRequestException'),
+  RUNTIME_UNKNOWN: def('NNS_ERR_RUNTIME_UNKNOWN', 400, 'BadRequestException'),
+  SNAPSHOT_INVALID: def('NNS_ERR_SNAPSHOT_INVALID', 500, 'SnapshotException'),
+
+  // training: optimizers, schedulers, clipping, early stopping, datasets
+  TRAIN_OPTIONS_INVALID: def('NNS_ERR_TRAIN_OPTIONS_INVALID', 400, 'BadRequestException'),
+  TRAIN_STATE_INVALID: def('NNS_ERR_TRAIN_STATE_INVALID', 400, 'BadRequestException'),
+  TRAIN_GRADIENTS_INVALID: def('NNS_ERR_TRAIN_GRADIENTS_INVALID', 500, 'InternalServerException'),
+  TRAIN_DATASET_INVALID: def('NNS_ERR_TRAIN_DATASET_INVALID', 400, 'BadRequestException'),
+
   INTERNAL: def('NNS_ERR_INTERNAL', 500, 'InternalServerException'),
 } as const);
 

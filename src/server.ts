@@ -3,7 +3,9 @@ import { buildApp, type App } from './app.js';
 import { parseAddress, type Config } from './config.js';
 
 export async function startServer(config: Config): Promise<App> {
-  const app = await buildApp(config, { logger: { level: config.log_level } });
+  // Listen first and load the models after: liveness answers at once, readiness (and /ping)
+  // only once every start-up model has a ready worker.
+  const app = await buildApp(config, { logger: { level: config.log_level }, loadModels: false });
   const listen = async (which: 'inference' | 'management' | 'metricsApp', address: string) => {
     const { host, port } = parseAddress(address);
     await app[which].listen({ host, port });
@@ -12,7 +14,10 @@ export async function startServer(config: Config): Promise<App> {
   await listen('management', config.management_address);
   await listen('metricsApp', config.metrics_address);
   const log = app.inference.log;
-  log.info({ models: app.registry.names(), failed: app.loadFailures.map((f) => f.archive) }, 'nnserve started');
+  log.info({ inference: config.inference_address, management: config.management_address, metrics: config.metrics_address }, 'nnserve listening');
+  void app.loadModels().then((failed) => {
+    log.info({ models: app.registry.names(), failed: failed.map((f) => f.archive) }, 'nnserve started');
+  });
 
   let closing = false;
   const shutdown = (signal: string) => {

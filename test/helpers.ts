@@ -37,7 +37,8 @@ export async function makeStore(models: StoreModel[]): Promise<string> {
 }
 
 export function testConfig(overrides: Partial<Record<keyof Config, unknown>> = {}): Config {
-  return loadConfig({ env: {}, overrides: { number_of_cores: 2, ...overrides } });
+  const keyFile = join(mkdtempSync(join(tmpdir(), 'nnserve-keys-')), 'key_file.json');
+  return loadConfig({ env: {}, overrides: { number_of_cores: 2, key_file: keyFile, ...overrides } });
 }
 
 export async function appWith(models: StoreModel[], overrides: Partial<Record<keyof Config, unknown>> = {}): Promise<App> {

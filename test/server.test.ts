@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { test } from 'node:test';
 import { NEURALNET, ROOT, makeStore } from './helpers.js';
 
@@ -16,6 +16,7 @@ test('`nnserve start` serves the three ports on real sockets, from a config file
     `metrics_address=http://127.0.0.1:${port + 2}`,
     `model_store=${store}`,
     'load_models=neuralnet.mar',
+    `key_file=${join(dirname(cfg), 'key_file.json')}`,
   ].join('\n'));
   const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'start', '--config', cfg], { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
@@ -34,7 +35,10 @@ test('`nnserve start` serves the three ports on real sockets, from a config file
     const pred = await fetch(`http://127.0.0.1:${port}/predictions/neuralnet`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"data": [[1.0], [2.0]]}' });
     assert.equal(pred.status, 200);
     assert.equal(((await pred.json()) as number[][]).length, 2);
-    const models = await (await fetch(`http://127.0.0.1:${port + 1}/models`)).json();
+    assert.equal((await fetch(`http://127.0.0.1:${port + 1}/models`)).status, 401, 'management needs the key');
+    const key = (JSON.parse(readFileSync(join(dirname(cfg), 'key_file.json'), 'utf8')) as { management: { key: string } }).management.key;
+    assert.equal(statSync(join(dirname(cfg), 'key_file.json')).mode & 0o777, 0o600);
+    const models = await (await fetch(`http://127.0.0.1:${port + 1}/models`, { headers: { authorization: `Bearer ${key}` } })).json();
     assert.deepEqual(models, { models: [{ modelName: 'neuralnet', modelUrl: 'neuralnet.mar' }] });
     const metrics = await (await fetch(`http://127.0.0.1:${port + 2}/metrics?name[]=ts_inference_requests_total`)).text();
     assert.match(metrics, /ts_inference_requests_total\{model_name="neuralnet",model_version="1.0",hostname="[^"]+"\} 1/);

@@ -10,15 +10,22 @@ export interface ArgSpec<T> {
   /** Undefined: the argument is required. */
   readonly default?: T;
   readonly required: boolean;
+  /** JSON Schema of the value (src/compiler/architecture.schema.json is generated from these). */
+  readonly schema: JsonSchema;
 }
+
+export type JsonSchema = Record<string, unknown>;
 
 export type ArgSpecs<A> = { [K in keyof A]: ArgSpec<A[K]> };
 
 class ArgError extends Error {}
 
-function spec<T>(parse: (v: unknown) => T, dflt?: T, required = dflt === undefined): ArgSpec<T> {
-  return { parse, default: dflt, required };
+function spec<T>(schema: JsonSchema, parse: (v: unknown) => T, dflt?: T, required = dflt === undefined): ArgSpec<T> {
+  return { parse, default: dflt, required, schema: dflt === undefined ? schema : { ...schema, default: dflt } };
 }
+
+const INT: JsonSchema = { type: 'integer' };
+const intTuple = (n: number): JsonSchema => ({ oneOf: [INT, { type: 'array', items: INT, minItems: n === 1 ? 1 : n, maxItems: n }] });
 
 const show = (v: unknown) => JSON.stringify(v);
 
@@ -28,11 +35,11 @@ function parseInt_(v: unknown): number {
 }
 
 export function int(dflt?: number): ArgSpec<number> {
-  return spec(parseInt_, dflt);
+  return spec(INT, parseInt_, dflt);
 }
 
 export function positiveInt(dflt?: number): ArgSpec<number> {
-  return spec((v) => {
+  return spec({ type: 'integer', minimum: 1 }, (v) => {
     const n = parseInt_(v);
     if (n <= 0) throw new ArgError(`must be a positive int, got ${n}`);
     return n;
@@ -40,21 +47,21 @@ export function positiveInt(dflt?: number): ArgSpec<number> {
 }
 
 export function float(dflt?: number): ArgSpec<number> {
-  return spec((v) => {
+  return spec({ type: 'number' }, (v) => {
     if (typeof v !== 'number' || !Number.isFinite(v)) throw new ArgError(`must be a number, got ${show(v)}`);
     return v;
   }, dflt);
 }
 
 export function bool(dflt?: boolean): ArgSpec<boolean> {
-  return spec((v) => {
+  return spec({ type: 'boolean' }, (v) => {
     if (typeof v !== 'boolean') throw new ArgError(`must be true or false, got ${show(v)}`);
     return v;
   }, dflt);
 }
 
 export function oneOf<T extends string>(values: readonly T[], dflt?: T): ArgSpec<T> {
-  return spec((v) => {
+  return spec({ enum: [...values] }, (v) => {
     if (typeof v !== 'string' || !values.includes(v as T)) throw new ArgError(`must be one of ${values.map(show).join(', ')}, got ${show(v)}`);
     return v as T;
   }, dflt);
@@ -68,23 +75,27 @@ export function ints(n: number, dflt?: number | number[]): ArgSpec<number[]> {
     if (Array.isArray(v) && v.length === 1) return Array(n).fill(parseInt_(v[0])) as number[];
     throw new ArgError(`must be an int or a list of ${n} ints, got ${show(v)}`);
   };
-  return spec(parse, dflt === undefined ? undefined : parse(dflt));
+  return spec(intTuple(n), parse, dflt === undefined ? undefined : parse(dflt));
 }
 
 /** A list of ints of any length, or one int (normalized_shape, unflattened_size). */
 export function intList(dflt?: number[]): ArgSpec<number[]> {
-  return spec((v) => (typeof v === 'number' ? [parseInt_(v)] : Array.isArray(v) ? v.map(parseInt_) : (() => { throw new ArgError(`must be a list of ints, got ${show(v)}`); })()), dflt);
+  return spec({ oneOf: [INT, { type: 'array', items: INT }] }, (v) => {
+    if (typeof v === 'number') return [parseInt_(v)];
+    if (Array.isArray(v)) return v.map(parseInt_);
+    throw new ArgError(`must be a list of ints, got ${show(v)}`);
+  }, dflt);
 }
 
 /** An int or tuple of n ints, or 'same' / 'valid' (Conv padding). */
 export function convPadding(n: number): ArgSpec<number[] | 'same' | 'valid'> {
   const tuple = ints(n);
-  return spec((v) => (v === 'same' || v === 'valid' ? v : tuple.parse(v)), Array(n).fill(0) as number[]);
+  return spec({ oneOf: [...(intTuple(n).oneOf as JsonSchema[]), { enum: ['same', 'valid'] }] }, (v) => (v === 'same' || v === 'valid' ? v : tuple.parse(v)), Array(n).fill(0) as number[]);
 }
 
 /** Like `ints`, but null entries are kept (AdaptiveAvgPool2d((None, 7))). */
 export function optionalInts(n: number): ArgSpec<(number | null)[]> {
-  return spec((v) => {
+  return spec({ oneOf: [INT, { type: 'array', items: { type: ['integer', 'null'] }, minItems: n, maxItems: n }] }, (v) => {
     if (typeof v === 'number') return Array(n).fill(parseInt_(v)) as number[];
     if (Array.isArray(v) && v.length === n) return v.map((x) => (x === null ? null : parseInt_(x)));
     throw new ArgError(`must be an int or a list of ${n} ints or nulls, got ${show(v)}`);
@@ -93,16 +104,16 @@ export function optionalInts(n: number): ArgSpec<(number | null)[]> {
 
 /** `T | None`. */
 export function nullable<T>(inner: ArgSpec<T>, dflt: T | null = null): ArgSpec<T | null> {
-  return { parse: (v) => (v === null ? null : inner.parse(v)), default: dflt, required: false };
+  return { parse: (v) => (v === null ? null : inner.parse(v)), default: dflt, required: false, schema: { oneOf: [inner.schema, { type: 'null' }], default: dflt } };
 }
 
 /** factory kwargs PyTorch modules accept (device, dtype): only the values that change nothing here. */
 export const FACTORY_KWARGS: Record<string, ArgSpec<unknown>> = {
-  device: spec((v) => {
+  device: spec({ enum: [null, 'cpu'] }, (v) => {
     if (v !== null && v !== 'cpu') throw new ArgError(`must be null or "cpu", got ${show(v)}`);
     return v;
   }, null, false),
-  dtype: spec((v) => {
+  dtype: spec({ enum: [null, 'float32', 'torch.float32'] }, (v) => {
     if (v !== null && v !== 'float32' && v !== 'torch.float32') throw new ArgError(`must be null or "float32", got ${show(v)}`);
     return v;
   }, null, false),

@@ -16,6 +16,12 @@ import { loadHandler, type Handler, type HandlerRequest, type ModelContext } fro
 const FRONTEND_KEYS = new Set(['minWorkers', 'maxWorkers', 'batchSize', 'maxBatchDelay', 'responseTimeout', 'startupTimeout', 'jobQueueSize']);
 
 export interface LoadOverrides {
+  /** Let the archive's minWorkers > 0 win over minWorkers/maxWorkers here (TorchServe's register rule). */
+  yamlWins?: boolean;
+  /** Handler name instead of the manifest's. */
+  handler?: string;
+  /** Loaded by load_models or a snapshot at start (describe's loadedAtStartup). */
+  atStartup?: boolean;
   batchSize?: number;
   maxBatchDelay?: number;
   responseTimeout?: number;
@@ -32,6 +38,7 @@ export class ModelVersion {
   readonly modelName: string;
   readonly modelVersion: string;
   readonly loadedAt = new Date().toISOString();
+  loadedAtStartup = false;
   minWorkers: number;
   maxWorkers: number;
   readonly responseTimeout: number;
@@ -58,11 +65,12 @@ export class ModelVersion {
     const m = archive.manifest.model;
     const mc: ModelConfig = archive.modelConfig;
     const label = `${m.modelName}/${m.modelVersion}`;
-    const handler = await loadHandler(m.handler, archive.dir, config.allow_archive_handlers);
+    const handler = await loadHandler(overrides.handler ?? m.handler, archive.dir, config.allow_archive_handlers);
     const cores = config.number_of_cores;
     const defaultWorkers = config.default_workers_per_model || cores;
-    const minWorkers = overrides.minWorkers ?? mc.minWorkers ?? defaultWorkers;
-    const maxWorkers = Math.max(minWorkers, overrides.maxWorkers ?? mc.maxWorkers ?? minWorkers);
+    const yamlWorkers = overrides.yamlWins === true && (mc.minWorkers ?? 0) > 0 && (mc.maxWorkers ?? mc.minWorkers!) >= mc.minWorkers!;
+    const minWorkers = yamlWorkers ? mc.minWorkers! : overrides.minWorkers ?? mc.minWorkers ?? defaultWorkers;
+    const maxWorkers = Math.max(minWorkers, (yamlWorkers ? mc.maxWorkers : overrides.maxWorkers) ?? mc.maxWorkers ?? minWorkers);
     const intraOpThreads = config.intra_op_threads || Math.max(1, Math.floor(cores / Math.max(1, minWorkers)));
     const startupTimeout = mc.startupTimeout ?? config.default_startup_timeout;
     const responseTimeout = overrides.responseTimeout ?? mc.responseTimeout ?? config.default_response_timeout;
@@ -90,6 +98,7 @@ export class ModelVersion {
       throw e;
     }
     version.refreshSpec(labels);
+    version.loadedAtStartup = overrides.atStartup === true;
     return version;
   }
 

@@ -29,7 +29,9 @@ export function decodeElements(bytes: Uint8Array, offset: number, count: number,
   const abs = bytes.byteOffset + offset;
   if (dtype === 'F32') {
     if (abs % 4 === 0) return new Float32Array(bytes.buffer, abs, count);
-    return new Float32Array(bytes.slice(offset, offset + count * 4).buffer);
+    const copy = new Uint8Array(count * 4);
+    copy.set(bytes.subarray(offset, offset + count * 4));
+    return new Float32Array(copy.buffer);
   }
   const view = new DataView(bytes.buffer, abs, count * size);
   if (dtype === 'F16' || dtype === 'BF16' || dtype === 'F64') {

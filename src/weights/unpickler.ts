@@ -176,6 +176,12 @@ export function unpickle(bytes: Uint8Array, label: string): PyValue {
       case 0x58: stack.push(utf8(take(u32()))); break; // BINUNICODE
       case 0x8c: stack.push(utf8(take(u8()))); break; // SHORT_BINUNICODE
       case 0x8d: stack.push(utf8(take(u64()))); break; // BINUNICODE8
+      case 0x53: { // STRING (protocol 0): a quoted Python literal; escapes are kept as written
+        const s = line();
+        stack.push(/^(['"]).*\1$/.test(s) ? s.slice(1, -1) : bad('bad STRING'));
+        break;
+      }
+      case 0x56: stack.push(line()); break; // UNICODE (protocol 0)
       case 0x54: { const n = i32(); stack.push(new TextDecoder('latin1').decode(take(n))); break; } // BINSTRING
       case 0x55: stack.push(new TextDecoder('latin1').decode(take(u8()))); break; // SHORT_BINSTRING
       case 0x42: stack.push(take(u32())); break; // BINBYTES

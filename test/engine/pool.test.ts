@@ -96,7 +96,7 @@ describe('worker pool', () => {
     `)}`;
     const port = 18000 + Math.floor(Math.random() * 1000);
     const child = spawn(process.execPath, ['--import', hook, join(ROOT, 'dist/src/cli.js'), 'start', '--model-store', store], {
-      env: { ...process.env, NNSERVE_INFERENCE_ADDRESS: `http://127.0.0.1:${port}`, NNSERVE_MANAGEMENT_ADDRESS: `http://127.0.0.1:${port + 1}`, NNSERVE_METRICS_ADDRESS: `http://127.0.0.1:${port + 2}` },
+      env: { ...process.env, NNSERVE_DISABLE_TOKEN_AUTHORIZATION: 'true', NNSERVE_INFERENCE_ADDRESS: `http://127.0.0.1:${port}`, NNSERVE_MANAGEMENT_ADDRESS: `http://127.0.0.1:${port + 1}`, NNSERVE_METRICS_ADDRESS: `http://127.0.0.1:${port + 2}` },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let log = '';

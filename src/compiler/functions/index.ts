@@ -8,10 +8,18 @@ const defs: FunctionDef[] = [math, shape, pool].flatMap((f) => Object.values(f) 
 
 export const FUNCTIONS: ReadonlyMap<string, FunctionDef> = new Map(defs.flatMap((d) => d.targets.map((t) => [t, d] as const)));
 
-/** fx writes operator functions as "_operator.add" and methods by bare name. */
+/**
+ * fx's qualified names can be the implementation's: "_operator.add", "torch._C._nn.gelu" (for
+ * F.gelu), a bare "getattr"; methods are given by bare name.
+ */
 export function lookupFunction(op: 'call_function' | 'call_method', target: string): FunctionDef | undefined {
   if (op === 'call_method') return FUNCTIONS.get(`Tensor.${target}`);
-  return FUNCTIONS.get(target.replace(/^_operator\./, 'operator.'));
+  const name = target
+    .replace(/^_operator\./, 'operator.')
+    .replace(/^torch\._C\._nn\./, 'torch.nn.functional.')
+    .replace(/^torch\._C\._VariableFunctions\./, 'torch.')
+    .replace(/^(getattr)$/, 'builtins.$1');
+  return FUNCTIONS.get(name);
 }
 
 export function functionTargets(): string[] {

@@ -16,7 +16,7 @@ export interface InferenceRouteOptions {
 
 export async function inferenceRoutes(app: FastifyInstance, { registry, metrics }: InferenceRouteOptions): Promise<void> {
   app.get('/ping', async (_req, reply) => {
-    const healthy = registry.healthy();
+    const healthy = registry.ready();
     return reply.code(healthy ? 200 : 500).send({ status: healthy ? 'Healthy' : 'Unhealthy' });
   });
 

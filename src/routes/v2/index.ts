@@ -23,7 +23,7 @@ export async function v2Routes(app: FastifyInstance, { registry, metrics, server
   app.get('/v2', async () => ({ name: 'nnserve', version: serverVersion, extensions: ['binary_tensor_data'] }));
   app.get('/v2/health/live', async () => ({ live: true }));
   app.get('/v2/health/ready', async (_req, reply) => {
-    const ready = registry.healthy();
+    const ready = registry.ready();
     return reply.code(ready ? 200 : 503).send({ ready });
   });
 
