@@ -6,12 +6,14 @@
 import { runArchiveCli } from './archive/archiver.js';
 import { loadConfig, readConfigFile, type Config } from './config.js';
 import { isNnsError } from './errors.js';
+import { runManagementCli } from './management-cli.js';
 import { startServer } from './server.js';
 
 const USAGE = `usage:
   nnserve start [--model-store DIR] [--models all|a.mar,b.mar] [--config FILE] [--engine native|wasm]
   nnserve archive --model-name NAME --version V --serialized-file FILE [--handler H] [--extra-files a,b]
                   [--config-file model-config.yaml] --export-path DIR [-f]
+  nnserve register|list|describe|scale|unregister|set-default ...   (a running server; see --help of each)
 
 Settings use TorchServe's key names, from --config (config.properties or YAML) or the
 environment as NNSERVE_<KEY> (e.g. NNSERVE_INFERENCE_ADDRESS=http://127.0.0.1:9080).`;
@@ -49,6 +51,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'archive':
       return runArchiveCli(rest);
+    case 'register': case 'list': case 'describe': case 'scale': case 'unregister': case 'set-default':
+      return runManagementCli(cmd, rest);
     case undefined: case '-h': case '--help': case 'help':
       console.log(USAGE);
       return cmd === undefined ? 2 : 0;

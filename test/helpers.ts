@@ -72,3 +72,53 @@ export const FASHION_MLP = { name: 'fashion_mlp', onnx: resolve(ROOT, 'tools/mod
 export const SLOW = { name: 'slow', onnx: fixture('models/slow_matmul/model.onnx') };
 /** One row of the slow model as JSON: [1024 floats]. */
 export const slowRows = (n: number) => ({ data: Array.from({ length: n }, () => new Array(1024).fill(0.5)) });
+
+/** A real `nnserve start` process on free ports, for restart, replica and socket tests. */
+export interface ServerProcess {
+  inference: string;
+  management: string;
+  metrics: string;
+  key: string;
+  log: () => string;
+  /** Fetch on the management port with the key. */
+  manage(path: string, init?: RequestInit): Promise<Response>;
+  kill(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+let nextPort = 20000 + (process.pid % 200) * 40;
+
+export async function startServerProcess(store: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const { spawn } = await import('node:child_process');
+  const port = nextPort;
+  nextPort += 3;
+  const keyFile = join(mkdtempSync(join(tmpdir(), 'nnserve-keys-')), 'key_file.json');
+  const addresses = {
+    NNSERVE_INFERENCE_ADDRESS: `http://127.0.0.1:${port}`,
+    NNSERVE_MANAGEMENT_ADDRESS: `http://127.0.0.1:${port + 1}`,
+    NNSERVE_METRICS_ADDRESS: `http://127.0.0.1:${port + 2}`,
+  };
+  const child = spawn(process.execPath, [join(ROOT, 'dist/src/cli.js'), 'start', '--model-store', store], {
+    env: { ...process.env, ...addresses, NNSERVE_KEY_FILE: keyFile, NNSERVE_ENABLE_MODEL_API: 'true', NNSERVE_NUMBER_OF_CORES: '2', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d) => (out += d));
+  child.stderr!.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((r) => child.once('exit', (code, sig) => r(code ?? (sig ? -1 : null))));
+  const until = Date.now() + 30_000;
+  while (!out.includes('nnserve started')) {
+    if (Date.now() > until || child.exitCode !== null) throw new Error(`nnserve did not start:\n${out}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const key = env.NNSERVE_DISABLE_TOKEN_AUTHORIZATION === 'true' ? '' : (JSON.parse(readFileSync(keyFile, 'utf8')) as { management: { key: string } }).management.key;
+  const management = addresses.NNSERVE_MANAGEMENT_ADDRESS;
+  return {
+    inference: addresses.NNSERVE_INFERENCE_ADDRESS, management, metrics: addresses.NNSERVE_METRICS_ADDRESS, key,
+    log: () => out,
+    manage: (path, init = {}) => fetch(`${management}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers as Record<string, string> | undefined) } }),
+    async kill(signal = 'SIGTERM') {
+      child.kill(signal);
+      return exited;
+    },
+  };
+}
