@@ -15,9 +15,14 @@ export async function startServer(config: Config): Promise<App> {
   await listen('metricsApp', config.metrics_address);
   const log = app.inference.log;
   log.info({ inference: config.inference_address, management: config.management_address, metrics: config.metrics_address }, 'nnserve listening');
-  void app.loadModels().then((failed) => {
-    log.info({ models: app.registry.names(), failed: failed.map((f) => f.archive) }, 'nnserve started');
-  });
+  app.loadModels().then(
+    (failed) => log.info({ models: app.registry.names(), failed: failed.map((f) => f.archive) }, 'nnserve started'),
+    (e: Error) => {
+      // A snapshot or replica state that cannot be read: stop rather than serve a wrong set.
+      log.fatal({ err: e.message }, `cannot restore models: ${e.message}`);
+      void app.close().finally(() => process.exit(1));
+    },
+  );
 
   let closing = false;
   const shutdown = (signal: string) => {

@@ -198,15 +198,18 @@ export class Registry {
         const entry = this.models.get(name);
         if (entry?.versions.has(model.defaultVersion)) entry.defaultVersion = model.defaultVersion;
       }
+      // Take what is gone out of the maps first, so no lookup sees a model without versions.
+      const gone: ModelVersion[] = [];
       for (const [name, entry] of [...this.models]) {
         for (const [version, v] of [...entry.versions]) {
           if (target.models[name]?.versions[version]) continue;
           entry.versions.delete(version);
-          await v.unload();
+          gone.push(v);
         }
         if (entry.versions.size === 0) this.models.delete(name);
         else if (!entry.versions.has(entry.defaultVersion)) entry.defaultVersion = [...entry.versions.keys()][0]!;
       }
+      await Promise.all(gone.map((v) => v.unload()));
     });
     if (notify) await this.changed();
     return failures;
