@@ -75,6 +75,7 @@ export const slowRows = (n: number) => ({ data: Array.from({ length: n }, () => 
 
 /** A real `nnserve start` process on free ports, for restart, replica and socket tests. */
 export interface ServerProcess {
+  pid: number;
   inference: string;
   management: string;
   metrics: string;
@@ -113,7 +114,7 @@ export async function startServerProcess(store: string, env: Record<string, stri
   const key = env.NNSERVE_DISABLE_TOKEN_AUTHORIZATION === 'true' ? '' : (JSON.parse(readFileSync(keyFile, 'utf8')) as { management: { key: string } }).management.key;
   const management = addresses.NNSERVE_MANAGEMENT_ADDRESS;
   return {
-    inference: addresses.NNSERVE_INFERENCE_ADDRESS, management, metrics: addresses.NNSERVE_METRICS_ADDRESS, key,
+    pid: child.pid!, inference: addresses.NNSERVE_INFERENCE_ADDRESS, management, metrics: addresses.NNSERVE_METRICS_ADDRESS, key,
     log: () => out,
     manage: (path, init = {}) => fetch(`${management}${path}`, { ...init, headers: { authorization: `Bearer ${key}`, ...(init.headers as Record<string, string> | undefined) } }),
     async kill(signal = 'SIGTERM') {

@@ -119,7 +119,9 @@ export class ModelVersion {
     this.batcher.update({ batchable });
   }
 
+  /** A version registered with 0 workers learns its inputs when its first worker loads. */
   get context(): ModelContext {
+    if (this.ctx.inputs.length === 0 && this.pool.inputs.length > 0) this.refreshSpec(this.ctx.labels);
     return this.ctx;
   }
 
@@ -129,10 +131,11 @@ export class ModelVersion {
 
   async predict(req: HandlerRequest): Promise<PredictResult> {
     const t0 = performance.now();
-    const pre = await this.handler.preprocess(req, this.ctx);
+    const ctx = this.context;
+    const pre = await this.handler.preprocess(req, ctx);
     const preprocessMs = performance.now() - t0;
     const { outputs, stats } = await this.batcher.submit(pre.feeds, pre.rows);
-    const body = await this.handler.postprocess(outputs, pre, req, this.ctx);
+    const body = await this.handler.postprocess(outputs, pre, req, ctx);
     return { body, stats: { ...stats, preprocessMs } };
   }
 
