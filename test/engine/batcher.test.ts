@@ -6,6 +6,13 @@ import { NEURALNET, SLOW, appWith, fixture, slowRows } from '../helpers.js';
 const post = (app: App, url: string, payload: unknown) =>
   app.inference.inject({ method: 'POST', url, payload: payload as object, headers: { 'content-type': 'application/json' } });
 
+/** nnserve_batch_size's _sum and _count for neuralnet, read from the Prometheus text. */
+async function batchStats(app: App): Promise<{ sum: number; count: number }> {
+  const text = await app.metrics.text(['nnserve_batch_size']);
+  const read = (suffix: string) => Number(new RegExp(`^nnserve_batch_size_${suffix}\\{[^}]*model_name="neuralnet"[^}]*\\} (\\S+)`, 'm').exec(text)?.[1] ?? 0);
+  return { sum: read('sum'), count: read('count') };
+}
+
 describe('dynamic batching', () => {
   let app: App;
   before(async () => {
@@ -19,17 +26,15 @@ describe('dynamic batching', () => {
   test('concurrent requests are grouped into one batch and split back exactly', async () => {
     const xs = Array.from({ length: 16 }, (_, i) => i - 3.5);
     const alone = await Promise.all(xs.map(async (x) => (await post(app, '/predictions/neuralnet', [[x]])).json()[0][0] as number));
-    const before = await app.metrics.registry.getSingleMetric('nnserve_batch_size')!.get();
+    const before = await batchStats(app);
     const t0 = performance.now();
     const together = await Promise.all(xs.map((x) => post(app, '/predictions/neuralnet', [[x]])));
     const elapsed = performance.now() - t0;
     together.forEach((r, i) => assert.deepEqual(r.json(), [[alone[i]]], `request ${i} got another request's answer`));
-    const after = await app.metrics.registry.getSingleMetric('nnserve_batch_size')!.get();
-    const sum = (m: typeof before) => (m.values as { metricName?: string; value: number }[]).find((v) => v.metricName === 'nnserve_batch_size_sum')!.value;
-    const count = (m: typeof before) => (m.values as { metricName?: string; value: number }[]).find((v) => v.metricName === 'nnserve_batch_size_count')!.value;
+    const after = await batchStats(app);
     // 16 requests, each observed with the rows of its batch: one batch of 16 gives 16 * 16.
-    assert.equal(sum(after) - sum(before), 16 * 16, 'all 16 requests ran in a single batch of 16');
-    assert.equal(count(after) - count(before), 16);
+    assert.equal(after.sum - before.sum, 16 * 16, 'all 16 requests ran in a single batch of 16');
+    assert.equal(after.count - before.count, 16);
     // A full batch leaves at once: it does not wait for maxBatchDelay (200 ms).
     assert.ok(elapsed < 150, `a full batch waited ${elapsed} ms`);
   });
