@@ -28,6 +28,7 @@ from contextlib import contextmanager
 import torch
 import torch.fx
 import torch.nn as nn
+import torch.nn.functional as F
 from torch.fx.node import _get_qualified_name
 
 FORMAT = "nnserve.architecture/1"
@@ -75,6 +76,10 @@ _RNN_DEFAULTS = {"num_layers": 1, "bias": True, "batch_first": False, "dropout":
                  "nonlinearity": "tanh", "proj_size": 0}
 
 
+# Arguments PyTorch accepts as an int or a tuple (_pair, _single): (3, 3) is written 3.
+_INT_OR_TUPLE = {"kernel_size", "stride", "padding", "dilation", "output_padding"}
+
+
 def _json_value(v):
     if isinstance(v, (tuple, list, torch.Size)):
         return [_json_value(x) for x in v]
@@ -111,7 +116,10 @@ def module_json(m):
         default = p.default if p is not None and p.default is not inspect.Parameter.empty else _RNN_DEFAULTS.get(name, inspect.Parameter.empty)
         if default is not inspect.Parameter.empty and _same(value, default):
             continue
-        out[name] = _json_value(value)
+        value = _json_value(value)
+        if name in _INT_OR_TUPLE and isinstance(value, list) and value and all(v == value[0] for v in value):
+            value = value[0]
+        out[name] = value
     return out
 
 
@@ -170,10 +178,20 @@ def _arg_json(a, where):
 
 
 def _target_name(node):
-    if node.op == "call_function":
-        name = _get_qualified_name(node.target)
-        return "operator." + name[len("_operator."):] if name.startswith("_operator.") else name
-    return str(node.target)
+    """The public name of a call_function target: F.gelu is torch._C._nn.gelu underneath."""
+    if node.op != "call_function":
+        return str(node.target)
+    fn = node.target
+    name = getattr(fn, "__name__", "")
+    for public, namespace in (("torch.nn.functional", F), ("torch", torch)):
+        if name and getattr(namespace, name, None) is fn:
+            return f"{public}.{name}"
+    qualified = _get_qualified_name(fn)
+    if qualified.startswith("_operator."):
+        return "operator." + qualified[len("_operator."):]
+    if "." not in qualified:
+        return "builtins." + qualified
+    return qualified
 
 
 def _graph_json(model, names, inputs, output_names):
@@ -321,6 +339,32 @@ def architecture(model, example_input, dynamic_axes=None, output_names=None, inp
     return arch
 
 
+def _inline(v):
+    return json.dumps(v, separators=(", ", ": "))
+
+
+def dumps(arch):
+    """JSON laid out for reading: one input, module or graph node per line."""
+    lines = ["{"]
+    keys = list(arch)
+    for i, k in enumerate(keys):
+        v = arch[k]
+        end = "," if i < len(keys) - 1 else ""
+        if k in ("inputs", "sequential", "graph") and isinstance(v, list):
+            lines.append(f'  "{k}": [')
+            lines += [f"    {_inline(x)}{',' if j < len(v) - 1 else ''}" for j, x in enumerate(v)]
+            lines.append(f"  ]{end}")
+        elif k in ("modules", "sequential") and isinstance(v, dict):
+            lines.append(f'  "{k}": {{')
+            items = list(v.items())
+            lines += [f"    {_inline(n)}: {_inline(m)}{',' if j < len(items) - 1 else ''}" for j, (n, m) in enumerate(items)]
+            lines.append(f"  }}{end}")
+        else:
+            lines.append(f"  {_inline(k)}: {_inline(v)}{end}")
+    lines.append("}")
+    return "\n".join(lines) + "\n"
+
+
 def export(model, example_input, out_dir, dynamic_axes=None, output_names=None, input_names=None, name=None):
     """Writes out_dir/architecture.json and out_dir/weights.safetensors; returns their paths."""
     was_training = model.training
@@ -333,8 +377,7 @@ def export(model, example_input, out_dir, dynamic_axes=None, output_names=None, 
     arch_path = os.path.join(out_dir, "architecture.json")
     weights_path = os.path.join(out_dir, "weights.safetensors")
     with open(arch_path, "w") as f:
-        json.dump(arch, f, indent=2)
-        f.write("\n")
+        f.write(dumps(arch))
     save_safetensors(model.state_dict(), weights_path, {"format": "pt"})
     return arch_path, weights_path
 
@@ -346,15 +389,31 @@ def _main(argv):
     p.add_argument("--input-shape", required=True, help="example input shape, e.g. 1,3,224,224")
     p.add_argument("--dtype", default="float32", choices=["float32", "int64"])
     p.add_argument("--weights", help="a state_dict (.pth) to load into the model first")
+    p.add_argument("--seed", type=int, default=0, help="torch.manual_seed for the model's random init and the example input")
+    p.add_argument("--save-pth", action="store_true", help="also write model.pth with torch.save(model.state_dict())")
+    p.add_argument("--example-io", action="store_true",
+                   help="also write io.safetensors: a random input ('input.<name>') and the model's output ('output.<name>')")
     a = p.parse_args(argv)
+    torch.manual_seed(a.seed)
     module, _, attr = a.factory.partition(":")
     model = getattr(importlib.import_module(module), attr)()
     if a.weights:
         model.load_state_dict(torch.load(a.weights, map_location="cpu"))
+    model.eval()
     shape = [int(s) for s in a.input_shape.split(",")]
-    x = torch.zeros(shape, dtype=torch.float32 if a.dtype == "float32" else torch.int64)
+    x = torch.randn(shape) if a.dtype == "float32" else torch.zeros(shape, dtype=torch.int64)
     for path in export(model, x, a.out_dir):
         print(path)
+    if a.save_pth:
+        torch.save(model.state_dict(), os.path.join(a.out_dir, "model.pth"))
+    if a.example_io:
+        with torch.no_grad():
+            y = model(x)
+        outputs = [y] if isinstance(y, torch.Tensor) else list(y)
+        names = ["output"] if len(outputs) == 1 else [f"output_{i}" for i in range(len(outputs))]
+        name = architecture(model, x)["inputs"][0]["name"]
+        tensors = {"input." + name: x, **{"output." + n: t for n, t in zip(names, outputs)}}
+        save_safetensors(tensors, os.path.join(a.out_dir, "io.safetensors"))
 
 
 if __name__ == "__main__":

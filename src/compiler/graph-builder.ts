@@ -115,7 +115,11 @@ export class GraphBuilder {
     }));
     const a: Record<string, Attr> = {};
     for (const [k, v] of Object.entries(attrs)) if (v !== undefined) a[k] = toAttr(k, v);
-    this.nodes.push({ opType, inputs: inputs.map((t) => t?.name ?? ''), outputs: outputs.map((o) => o.name), name: base, attrs: a });
+    // Trailing omitted inputs are dropped, not written as "": ORT's fusions (Conv+BatchNormalization)
+    // look for an initializer behind every input that is present.
+    const names = inputs.map((t) => t?.name ?? '');
+    while (names.length > 0 && names[names.length - 1] === '') names.pop();
+    this.nodes.push({ opType, inputs: names, outputs: outputs.map((o) => o.name), name: base, attrs: a });
     return outputs;
   }
 

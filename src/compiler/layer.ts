@@ -67,7 +67,6 @@ export interface LayerDef<A> {
 }
 
 // The table holds layers of different argument types; `any` here is the usual erasure.
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
 export type AnyLayer = LayerDef<any>;
 
 export function defineLayer<A>(def: LayerDef<A>): LayerDef<A> {

@@ -138,7 +138,7 @@ export class Batcher {
         this.head++;
         continue;
       }
-      if (jobs.length > 0 && (j.solo || rows + j.rows > this.opts.batchSize)) break;
+      if (jobs.length > 0 && (j.solo || rows + j.rows > this.opts.batchSize || !sameSampleShape(jobs[0]!, j))) break;
       jobs.push(j);
       rows += j.rows;
       this.head++;
@@ -228,6 +228,16 @@ function settle(j: Job, err?: Error, result?: JobResult): void {
   j.settled = true;
   if (err) j.reject(err);
   else j.resolve(result!);
+}
+
+/** Jobs batch together only when every input has the same shape past axis 0 (e.g. sequence length). */
+function sameSampleShape(a: Job, b: Job): boolean {
+  for (const [name, t] of Object.entries(a.feeds)) {
+    const u = b.feeds[name];
+    if (!u || u.dims.length !== t.dims.length) return false;
+    for (let k = 1; k < t.dims.length; k++) if (t.dims[k] !== u.dims[k]) return false;
+  }
+  return true;
 }
 
 /** Concatenate each input along axis 0 (every job has the same inputs, checked by the handler). */

@@ -10,9 +10,19 @@ import { pathToFileURL } from 'node:url';
 import { nnsError } from '../errors.js';
 import type { IoSpec, TensorData } from '../runtime/ort.js';
 
+/** One field of a multipart/form-data request (a file or a plain field), in request order. */
+export interface FormPart {
+  name: string;
+  value: Buffer;
+  filename?: string;
+  contentType?: string;
+}
+
 export interface HandlerRequest {
-  /** Parsed JSON, a Buffer for raw bodies, or a string for text/*. */
+  /** Parsed JSON, a Buffer for raw bodies, or a string for text/*; undefined for multipart. */
   body: unknown;
+  /** The fields of a multipart/form-data request (TorchServe hands them over as named parameters). */
+  parts?: FormPart[];
   contentType: string;
   query: Record<string, string | undefined>;
   headers: Record<string, string | string[] | undefined>;
@@ -45,9 +55,11 @@ export interface Handler {
   postprocess(outputs: Record<string, TensorData>, pre: Preprocessed, req: HandlerRequest, ctx: ModelContext): unknown;
 }
 
-const BUILT_IN = ['tensor'] as const;
+const BUILT_IN = ['tensor', 'image_classifier', 'text_classifier', 'regression'] as const;
 /** Folder of the built-in and operator-installed handlers (compiled next to src/). */
 const HANDLERS_DIR = resolve(new URL('.', import.meta.url).pathname, '../../handlers');
+/** The repository's handlers/ folder, where an operator may drop a plain .js or .mjs module. */
+const SOURCE_HANDLERS_DIR = resolve(HANDLERS_DIR, '../../handlers');
 
 export function builtInHandlers(): readonly string[] {
   return BUILT_IN;
@@ -62,10 +74,11 @@ export async function loadHandler(name: string, archiveDir: string, allowArchive
   if (!/^[A-Za-z][\w.-]*$/.test(base)) {
     throw nnsError('HANDLER_UNKNOWN', `handler "${name}" is not a handler name (letters, digits, _ . -)`);
   }
-  const candidates = [join(HANDLERS_DIR, `${base}.js`)];
+  const candidates = [join(HANDLERS_DIR, `${base}.js`), join(SOURCE_HANDLERS_DIR, `${base}.js`), join(SOURCE_HANDLERS_DIR, `${base}.mjs`)];
   if (allowArchiveHandlers) candidates.push(join(archiveDir, `${base}.js`), join(archiveDir, `${base}.mjs`));
   for (const file of candidates) {
-    const rel = relative(file.startsWith(archiveDir) ? archiveDir : HANDLERS_DIR, file);
+    const root = file.startsWith(archiveDir) ? archiveDir : file.startsWith(HANDLERS_DIR) ? HANDLERS_DIR : SOURCE_HANDLERS_DIR;
+    const rel = relative(root, file);
     if (rel.startsWith('..') || isAbsolute(rel) || !existsSync(file)) continue;
     const mod = (await import(pathToFileURL(file).href)) as { default?: Handler; handler?: Handler };
     const h = mod.default ?? mod.handler;
@@ -77,5 +90,5 @@ export async function loadHandler(name: string, archiveDir: string, allowArchive
   const inArchive = existsSync(join(archiveDir, `${base}.js`)) || existsSync(join(archiveDir, `${base}.py`));
   throw nnsError('HANDLER_UNKNOWN', inArchive && !allowArchiveHandlers
     ? `handler "${name}" is code inside the archive; archives may not carry code unless the operator sets allow_archive_handlers=true`
-    : `handler "${name}" is neither built in (${BUILT_IN.join(', ')}) nor a module in ${HANDLERS_DIR}`);
+    : `handler "${name}" is neither built in (${BUILT_IN.join(', ')}) nor a module in ${SOURCE_HANDLERS_DIR} (.js, .mjs) or ${HANDLERS_DIR}`);
 }

@@ -2,7 +2,7 @@
 import { type Tensor } from '../graph-builder.js';
 import { type FnCtx, type FunctionDef, defineFunction, params } from '../function.js';
 import { binary, elu, gelu, leakyRelu, matmul, relu, scalar, silu, softmax } from '../ops.js';
-import { type Value, isTensor } from '../values.js';
+import { type Value, describe, isTensor } from '../values.js';
 
 function unary(targets: string[], lower: (f: FnCtx, x: Tensor) => Tensor, extra = ''): FunctionDef {
   return defineFunction({
@@ -81,7 +81,7 @@ const PY: Record<string, (x: number, y: number) => number> = {
 /** a (op) b where either side may be a Python number; PyTorch's `alpha` scales `other`. */
 function arithmetic(f: FnCtx, op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow', a: Value, b: Value, alpha: Value = 1): Value {
   if (typeof a === 'number' && typeof b === 'number') return PY[op]!(a, alpha === 1 ? b : b * (alpha as number));
-  if (!isTensor(a) && !isTensor(b)) f.fail('ARCH_INVALID', 'expects a tensor operand');
+  if (!isTensor(a) && !isTensor(b)) f.fail('ARCH_INVALID', `arithmetic needs a tensor or two constant numbers, got ${describe(a)} and ${describe(b)} (arithmetic on run-time sizes is not supported)`);
   const like = (isTensor(a) ? a : b) as Tensor;
   const asTensor = (v: Value, what: string): Tensor => (typeof v === 'number' ? scalar(f.g, v, like) : f.tensor(v, what));
   let y = asTensor(b, 'other');
@@ -101,10 +101,10 @@ function arith(targets: string[], op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow', wit
   });
 }
 
-export const addFn = arith(['operator.add', 'operator.iadd', 'torch.add', 'Tensor.add', 'Tensor.add_', 'Tensor.__add__', 'Tensor.__radd__'], 'Add', true);
-export const subFn = arith(['operator.sub', 'operator.isub', 'torch.sub', 'Tensor.sub', 'Tensor.sub_', 'Tensor.__sub__'], 'Sub', true);
-export const mulFn = arith(['operator.mul', 'operator.imul', 'torch.mul', 'Tensor.mul', 'Tensor.mul_', 'Tensor.__mul__', 'Tensor.__rmul__'], 'Mul', false);
-export const divFn = arith(['operator.truediv', 'operator.itruediv', 'torch.div', 'torch.true_divide', 'Tensor.div', 'Tensor.div_', 'Tensor.__truediv__'], 'Div', false);
+export const addFn = arith(['operator.add', 'operator.iadd', 'torch.add', 'Tensor.add', 'Tensor.add_'], 'Add', true);
+export const subFn = arith(['operator.sub', 'operator.isub', 'torch.sub', 'Tensor.sub', 'Tensor.sub_'], 'Sub', true);
+export const mulFn = arith(['operator.mul', 'operator.imul', 'torch.mul', 'Tensor.mul', 'Tensor.mul_'], 'Mul', false);
+export const divFn = arith(['operator.truediv', 'operator.itruediv', 'torch.div', 'torch.true_divide', 'Tensor.div', 'Tensor.div_'], 'Div', false);
 export const powFn = arith(['operator.pow', 'torch.pow', 'Tensor.pow'], 'Pow', false);
 
 export const matmulFn = defineFunction({
