@@ -53,6 +53,8 @@ export const ERRORS = Object.freeze({
   NOT_FOUND: def('NNS_ERR_NOT_FOUND', 404, 'ResourceNotFoundException'),
   METHOD_NOT_ALLOWED: def('NNS_ERR_METHOD_NOT_ALLOWED', 405, 'MethodNotAllowedException'),
   BAD_REQUEST: def('NNS_ERR_BAD_REQUEST', 400, 'BadRequestException'),
+  IMAGE_INVALID: def('NNS_ERR_IMAGE_INVALID', 400, 'BadRequestException'),
+  IMAGE_TOO_LARGE: def('NNS_ERR_IMAGE_TOO_LARGE', 413, 'RequestEntityTooLarge'),
 
   // compiler (architecture JSON -> ONNX) and weights
   ARCH_INVALID: def('NNS_ERR_ARCH_INVALID', 400, 'InvalidModelException'),

@@ -46,17 +46,17 @@ export class Adagrad extends Optimizer<AdagradOptions> {
 
   protected update(g: ParamGroup<AdagradOptions>, p: Float32Array, grad: Float32Array, s: ParamState): void {
     const { lr, lr_decay, eps, weight_decay: wd, maximize } = g;
-    const fr = Math.fround;
+    const sign = maximize ? -1 : 1;
     const step = (s.step as number) + 1;
     s.step = step;
     const sum = s.sum as Float32Array;
     const clr = lr / (1 + (step - 1) * lr_decay);
-    for (let i = 0; i < p.length; i++) {
-      let x = maximize ? -grad[i] : grad[i];
-      if (wd !== 0) x = fr(x + wd * p[i]);
-      sum[i] = sum[i] + x * x;
-      const std = fr(fr(Math.sqrt(sum[i])) + eps);
-      p[i] = p[i] - clr * fr(x / std);
+    const n = p.length;
+    for (let i = 0; i < n; i++) {
+      let x = sign * grad[i];
+      if (wd !== 0) x += wd * p[i];
+      sum[i] += x * x;
+      p[i] -= (clr * x) / (Math.sqrt(sum[i]) + eps);
     }
   }
 }

@@ -42,7 +42,6 @@ export function adamState(group: AdamOptions, n: number): ParamState {
 export function adamUpdate(g: AdamOptions, p: Float32Array, grad: Float32Array, s: ParamState, decoupled: boolean): void {
   const { lr, eps, weight_decay: wd, amsgrad, maximize } = g;
   const [beta1, beta2] = g.betas;
-  const fr = Math.fround;
   const step = (s.step as number) + 1;
   s.step = step;
   const m = s.exp_avg as Float32Array;
@@ -51,19 +50,29 @@ export function adamUpdate(g: AdamOptions, p: Float32Array, grad: Float32Array, 
   if (amsgrad && !vmax) s.max_exp_avg_sq = vmax = new Float32Array(p.length);
   const stepSize = lr / (1 - beta1 ** step);
   const bc2Sqrt = Math.sqrt(1 - beta2 ** step);
-  if (decoupled && wd !== 0) {
-    const shrink = 1 - lr * wd;
-    for (let i = 0; i < p.length; i++) p[i] = p[i] * shrink;
-  }
-  for (let i = 0; i < p.length; i++) {
-    let x = maximize ? -grad[i] : grad[i];
-    if (!decoupled && wd !== 0) x = fr(x + wd * p[i]);
-    m[i] = fr(m[i] * beta1) + (1 - beta1) * x;
-    v[i] = fr(v[i] * beta2) + (1 - beta2) * x * x;
-    let sq = v[i];
-    if (amsgrad) sq = vmax![i] = Math.max(vmax![i], sq);
-    const denom = fr(fr(fr(Math.sqrt(sq)) / bc2Sqrt) + eps);
-    p[i] = p[i] - stepSize * fr(m[i] / denom);
+  const sign = maximize ? -1 : 1;
+  // Adam's L2 term joins the gradient; AdamW instead shrinks the weights first
+  // (torch: param.mul_(1 - lr * weight_decay)). Two loops keep the common one branch-free.
+  const l2 = decoupled ? 0 : wd;
+  const shrink = decoupled ? 1 - lr * wd : 1;
+  const n = p.length;
+  const c1 = 1 - beta1;
+  const c2 = 1 - beta2;
+  if (!amsgrad) {
+    for (let i = 0; i < n; i++) {
+      const x = sign * grad[i] + l2 * p[i];
+      m[i] = m[i] * beta1 + c1 * x;
+      v[i] = v[i] * beta2 + c2 * x * x;
+      p[i] = p[i] * shrink - (stepSize * m[i]) / (Math.sqrt(v[i]) / bc2Sqrt + eps);
+    }
+  } else {
+    for (let i = 0; i < n; i++) {
+      const x = sign * grad[i] + l2 * p[i];
+      m[i] = m[i] * beta1 + c1 * x;
+      v[i] = v[i] * beta2 + c2 * x * x;
+      vmax![i] = Math.max(vmax![i], v[i]);
+      p[i] = p[i] * shrink - (stepSize * m[i]) / (Math.sqrt(vmax![i]) / bc2Sqrt + eps);
+    }
   }
 }
 

@@ -4,9 +4,10 @@
  * save/load. Each optimizer supplies its options' schema and its update rule, written after
  * torch 1.13's `_single_tensor_*` functions.
  *
- * Arithmetic: parameters and state are Float32Arrays as PyTorch's float32 tensors are; the
- * update math runs in double and rounds where torch materialises a float32 tensor, so results
- * agree with PyTorch to a few float32 ulps (test/training/optimizers.test.ts measures it).
+ * Arithmetic: parameters and state are Float32Arrays as PyTorch's float32 tensors are; each
+ * element's update runs in double and rounds once when stored. Rounding every intermediate as
+ * torch's float32 kernels do changed nothing measurable (max relative error after 20 steps
+ * stays under 6e-7, test/training/optimizers.test.ts) and cost twice the time.
  */
 import { nnsError } from '../../errors.js';
 import { resolveParamGroups, type NamedParameters, type ParamGroupSpec } from '../param-groups.js';
@@ -96,6 +97,9 @@ export abstract class Optimizer<O extends { lr: number }> {
   ) {
     const p: OptimizerParams = params instanceof Map ? { parameters: params } : params;
     if (!(p?.parameters instanceof Map)) throw invalid(`${optimizer}: expected parameters as a Map of state_dict name -> Float32Array`);
+    for (const [name, v] of p.parameters) {
+      if (!(v instanceof Float32Array)) throw invalid(`${optimizer}: parameter "${name}" must be a Float32Array, got ${Object.prototype.toString.call(v)}`);
+    }
     this.parameters = p.parameters;
     this.schema = schema;
     const resolved = resolveParamGroups([...p.parameters.keys()], p.param_groups, p.freeze);
@@ -111,15 +115,16 @@ export abstract class Optimizer<O extends { lr: number }> {
       const where = `param_groups[${i}].`;
       this.checkKeys(optimizer, where, g.options);
       const group = { ...merged, ...g.options, params: g.params, requires_grad: g.requires_grad } as ParamGroup<O>;
-      this.checkGroup(optimizer, where, group);
+      // A bad value the group did not set came from the defaults: name it without the group.
+      this.checkGroup(optimizer, (key) => (key in g.options ? where : ''), group);
       return group;
     });
   }
 
-  /** Cross-option rules (SGD's nesterov); run on each group. */
-  protected checkGroup(optimizer: string, where: string, group: O): void {
+  /** Validates each group's options; `where(key)` prefixes the option's name in messages. */
+  protected checkGroup(optimizer: string, where: (key: string) => string, group: O): void {
     for (const key of Object.keys(this.schema) as (keyof O & string)[]) {
-      checkOption(optimizer, where, key, this.schema[key], group[key]);
+      checkOption(optimizer, where(key), key, this.schema[key], group[key]);
     }
   }
 
@@ -191,7 +196,7 @@ export abstract class Optimizer<O extends { lr: number }> {
         throw fail(`param_groups[${i}] holds other parameters than this optimizer's (${ours.join(', ')})`);
       }
       const group = { ...saved, params: ours, requires_grad: saved.requires_grad ?? true } as ParamGroup<O>;
-      this.checkGroup(this.name, `(loaded) param_groups[${i}].`, group);
+      this.checkGroup(this.name, () => `(loaded) param_groups[${i}].`, group);
       return group;
     });
     const states = new Map<string, ParamState>();

@@ -48,29 +48,29 @@ export class RMSprop extends Optimizer<RMSpropOptions> {
 
   protected update(g: ParamGroup<RMSpropOptions>, p: Float32Array, grad: Float32Array, s: ParamState): void {
     const { lr, alpha, eps, weight_decay: wd, momentum, centered, maximize } = g;
-    const fr = Math.fround;
+    const sign = maximize ? -1 : 1;
     s.step = (s.step as number) + 1;
     const sq = s.square_avg as Float32Array;
     // A scheduler (OneCycleLR) may turn momentum on after the state was made.
     const buf = momentum > 0 ? ((s.momentum_buffer as Float32Array | undefined) ?? (s.momentum_buffer = new Float32Array(p.length))) : null;
     const ga = centered ? ((s.grad_avg as Float32Array | undefined) ?? (s.grad_avg = new Float32Array(p.length))) : null;
-    for (let i = 0; i < p.length; i++) {
-      let x = maximize ? -grad[i] : grad[i];
-      if (wd !== 0) x = fr(x + wd * p[i]);
-      sq[i] = fr(sq[i] * alpha) + (1 - alpha) * x * x;
+    const n = p.length;
+    for (let i = 0; i < n; i++) {
+      let x = sign * grad[i];
+      if (wd !== 0) x += wd * p[i];
+      sq[i] = sq[i] * alpha + (1 - alpha) * x * x;
       let avg: number;
       if (ga !== null) {
-        ga[i] = fr(ga[i] * alpha) + (1 - alpha) * x;
-        avg = fr(Math.sqrt(fr(sq[i] - ga[i] * ga[i])));
+        ga[i] = ga[i] * alpha + (1 - alpha) * x;
+        avg = Math.sqrt(sq[i] - ga[i] * ga[i]) + eps;
       } else {
-        avg = fr(Math.sqrt(sq[i]));
+        avg = Math.sqrt(sq[i]) + eps;
       }
-      avg = fr(avg + eps);
       if (buf !== null) {
-        buf[i] = fr(buf[i] * momentum) + fr(x / avg);
-        p[i] = p[i] - lr * buf[i];
+        buf[i] = buf[i] * momentum + x / avg;
+        p[i] -= lr * buf[i];
       } else {
-        p[i] = p[i] - lr * fr(x / avg);
+        p[i] -= (lr * x) / avg;
       }
     }
   }

@@ -39,10 +39,10 @@ export class SGD extends Optimizer<SGDOptions> {
     super('SGD', params, defaults, BUILTIN, SCHEMA);
   }
 
-  protected override checkGroup(optimizer: string, where: string, group: SGDOptions): void {
+  protected override checkGroup(optimizer: string, where: (key: string) => string, group: SGDOptions): void {
     super.checkGroup(optimizer, where, group);
     if (group.nesterov && (group.momentum <= 0 || group.dampening !== 0)) {
-      throw nnsError('TRAIN_OPTIONS_INVALID', `${optimizer} ${where}nesterov: Nesterov momentum requires a momentum and zero dampening`);
+      throw nnsError('TRAIN_OPTIONS_INVALID', `${optimizer} ${where('nesterov')}nesterov: Nesterov momentum requires a momentum and zero dampening`);
     }
   }
 
@@ -52,19 +52,20 @@ export class SGD extends Optimizer<SGDOptions> {
 
   protected update(g: ParamGroup<SGDOptions>, p: Float32Array, grad: Float32Array, s: ParamState): void {
     const { lr, momentum, dampening, weight_decay: wd, nesterov, maximize } = g;
-    const fr = Math.fround;
+    const sign = maximize ? -1 : 1;
     let buf = s.momentum_buffer as Float32Array | null;
     const first = buf === null;
     if (momentum !== 0 && buf === null) s.momentum_buffer = buf = new Float32Array(p.length);
-    for (let i = 0; i < p.length; i++) {
-      let d = maximize ? -grad[i] : grad[i];
-      if (wd !== 0) d = fr(d + wd * p[i]);
+    const n = p.length;
+    for (let i = 0; i < n; i++) {
+      let d = sign * grad[i];
+      if (wd !== 0) d += wd * p[i];
       if (buf !== null) {
         // The first step copies d into the buffer (torch.clone), later ones decay it.
-        buf[i] = first ? d : fr(buf[i] * momentum) + (1 - dampening) * d;
-        d = nesterov ? fr(d + momentum * buf[i]) : buf[i];
+        buf[i] = first ? d : buf[i] * momentum + (1 - dampening) * d;
+        d = nesterov ? d + momentum * buf[i] : buf[i];
       }
-      p[i] = p[i] - lr * d;
+      p[i] -= lr * d;
     }
   }
 }
