@@ -66,6 +66,8 @@ function base(config: Config, logger: boolean | object, metrics: Metrics | undef
   });
   app.setErrorHandler((err, req: FastifyRequest, reply: FastifyReply) => {
     const { status, type, message } = toHttp(err);
+    const params = req.params as { model?: string; version?: string } | undefined;
+    metrics?.requestFailed(err, params?.model, params?.version);
     if (status >= 500) req.log.error({ err }, message);
     if (status === 503) reply.header('retry-after', '1');
     // The v2 protocol's error body is {"error": msg}; TorchServe's is {code, type, message}.
@@ -87,6 +89,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
   const management = base(config, logger, undefined);
   const metricsApp = base(config, logger, undefined);
   const registry = new Registry(config, inference.log);
+  metrics.attachRegistry(registry);
   const keys = resolveKeys(config);
   if (!config.disable_token_authorization) {
     writeKeyFile(config.key_file, keys);

@@ -18,10 +18,14 @@ import { hostname } from 'node:os';
 import { Gauge, Registry, collectDefaultMetrics } from 'prom-client';
 import { isNnsError } from './errors.js';
 
-/** Request duration, arrival to answer, in seconds: fine where CPU models answer (1 ms - 1 s). */
-export const REQUEST_BUCKETS_S = [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.05, 0.075, 0.1, 0.15, 0.25, 0.5, 1, 2.5, 10];
+/**
+ * Request duration, arrival to answer, in seconds. Steps of at most 1.5x between 5 ms and 300 ms,
+ * where CPU models answer, keep histogram_quantile within ~20% of the true quantile; coarser
+ * above. Each bucket is a series per model version: /metrics must stay small (< 100 kB with 10).
+ */
+export const REQUEST_BUCKETS_S = [0.001, 0.002, 0.003, 0.005, 0.0075, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.5, 1, 2.5, 10];
 /** Queue wait, compute and preprocessing: the parts of a request, in seconds. */
-export const STAGE_BUCKETS_S = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5, 2.5];
+export const STAGE_BUCKETS_S = [0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.1, 0.5, 2.5];
 /** Rows in the batch a request ran in. */
 export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64];
 
@@ -29,7 +33,7 @@ export const BATCH_BUCKETS = [1, 2, 4, 8, 16, 32, 64];
 export interface ServedVersion {
   readonly modelName: string;
   readonly modelVersion: string;
-  readonly batcher: { readonly pending: number; readonly options: { readonly jobQueueSize: number } };
+  readonly batcher: { readonly pending: number };
   readonly pool: { readonly workers: readonly { readonly status: string }[]; readonly targetWorkers: number };
 }
 
@@ -44,7 +48,6 @@ export interface RegistryView {
 }
 
 const HOST = hostname();
-const WORKER_STATES = ['STARTING', 'IDLE', 'BUSY', 'DEAD'] as const;
 
 /** A histogram of one series: per-bucket (not cumulative) counts, the last slot is +Inf. */
 class Buckets {
@@ -93,37 +96,34 @@ export class Metrics {
   readonly registry = new Registry();
   /** model name -> version -> series; two lookups and no string building per request. */
   private readonly series = new Map<string, Map<string, ModelSeries>>();
-  private readonly responses = [0, 0, 0]; // 2xx (and below), 4xx, 5xx
+  private readonly responses = [0, 0, 0]; // 2xx, 4xx, 5xx
   private source: RegistryView | undefined;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry });
-    const read = (collect: (g: Gauge, r: RegistryView) => void) =>
-      function (this: Gauge) {
-        this.reset();
-        if (metricsOf.get(this)?.source) collect(this, metricsOf.get(this)!.source!);
-      };
-    const metricsOf = new WeakMap<Gauge, Metrics>();
-    const gauge = (name: string, help: string, labelNames: string[], collect: (g: Gauge, r: RegistryView) => void) =>
-      metricsOf.set(new Gauge({ name, help, labelNames, registers: [this.registry], collect: read(collect) }), this);
+    const gauge = (name: string, help: string, labelNames: string[], read: (g: Gauge, r: RegistryView) => void) => {
+      const g: Gauge = new Gauge({
+        name, help, labelNames, registers: [this.registry],
+        collect: () => {
+          g.reset();
+          if (this.source) read(g, this.source);
+        },
+      });
+    };
     const perVersion = ['model_name', 'model_version'];
     gauge('nnserve_queue_depth', 'Requests waiting for a worker (not yet in a batch)', perVersion, (g, r) => {
       for (const v of r.all()) g.set(labelsOf(v), v.batcher.pending);
     });
-    gauge('nnserve_queue_capacity', 'Requests that may wait before new ones are refused with 503 (job_queue_size)', perVersion, (g, r) => {
-      for (const v of r.all()) g.set(labelsOf(v), v.batcher.options.jobQueueSize);
-    });
-    gauge('nnserve_workers', 'Worker threads by state; dead counts workers that should run but are down (crashed, failed to load, waiting to restart)', [...perVersion, 'state'], (g, r) => {
+    gauge('nnserve_workers', 'Worker threads by state; dead = workers that should run but do not (crashed, failed to load, waiting to restart)', [...perVersion, 'state'], (g, r) => {
       for (const v of r.all()) {
-        const n = { STARTING: 0, IDLE: 0, BUSY: 0, DEAD: 0 } as Record<string, number>;
-        for (const w of v.pool.workers) n[w.status] = (n[w.status] ?? 0) + 1;
-        n.DEAD! += Math.max(0, v.pool.targetWorkers - v.pool.workers.length + n.DEAD!);
-        for (const s of WORKER_STATES) g.set({ ...labelsOf(v), state: s.toLowerCase() }, n[s]!);
+        const [starting, idle, busy] = ['STARTING', 'IDLE', 'BUSY'].map((state) => v.pool.workers.filter((w) => w.status === state).length) as [number, number, number];
+        const dead = Math.max(0, v.pool.targetWorkers - starting - idle - busy);
+        for (const [state, n] of Object.entries({ starting, idle, busy, dead })) g.set({ ...labelsOf(v), state }, n);
       }
     });
     gauge('nnserve_models_loaded', 'Model versions registered and serving', [], (g, r) => g.set(r.all().length));
     gauge('nnserve_models_loading', 'Start-up model archives still loading', [], (g, r) => g.set(r.loadingCount));
-    gauge('nnserve_ready', '1 when every start-up model has loaded and every version with workers has a ready one (the readiness probe)', [], (g, r) => g.set(r.ready() ? 1 : 0));
+    gauge('nnserve_ready', '1 once every start-up model has loaded and every version with workers has a ready one (the readiness probe)', [], (g, r) => g.set(r.ready() ? 1 : 0));
   }
 
   /** Read queue, worker and model state from the registry at scrape time. */
@@ -133,7 +133,9 @@ export class Metrics {
 
   /** Every response on the inference port, by status class (TorchServe's Requests2XX/4XX/5XX). */
   response(status: number): void {
-    this.responses[status < 400 ? 0 : status < 500 ? 1 : 2]!++;
+    if (status >= 500) this.responses[2]!++;
+    else if (status >= 400) this.responses[1]!++;
+    else if (status >= 200 && status < 300) this.responses[0]!++;
   }
 
   /**
@@ -216,18 +218,22 @@ export class Metrics {
     // TorchServe's own text: label sets end with a comma and values are Java doubles
     // (`Requests2XX{Level="Host",Hostname="x",} 8.0`); its Postman suite's regex depends on both.
     const host = `Level="Host",Hostname="${escapeLabel(HOST)}",`;
-    ['Requests2XX', 'Requests4XX', 'Requests5XX'].forEach((name, i) => {
+    ['2XX', '4XX', '5XX'].forEach((status, i) => {
+      const name = `Requests${status}`;
       if (want && !want.has(name)) return;
-      out.push(`# HELP ${name} Responses on the inference port with a ${name.slice(8, 9)}xx status`, `# TYPE ${name} counter`, `${name}{${host}} ${javaDouble(this.responses[i]!)}`);
+      out.push(`# HELP ${name} Responses on the inference port with a ${status.toLowerCase()} status`, `# TYPE ${name} counter`, `${name}{${host}} ${javaDouble(this.responses[i]!)}`);
     });
     family('ts_inference_requests_total', 'counter', 'Inference requests answered (TorchServe)', (s) => `ts_inference_requests_total{${s.tsLabels},} ${javaDouble(s.requests)}`);
     family('ts_inference_latency_microseconds', 'counter', 'Cumulative inference latency in microseconds (TorchServe)', (s) => `ts_inference_latency_microseconds{${s.tsLabels},} ${javaDouble(s.latencyUs)}`);
     family('ts_queue_latency_microseconds', 'counter', 'Cumulative queue latency in microseconds (TorchServe)', (s) => `ts_queue_latency_microseconds{${s.tsLabels},} ${javaDouble(s.queueUs)}`);
-    family('nnserve_request_duration_seconds', 'histogram', 'Inference request duration, arrival to answer', (s) => histogram('nnserve_request_duration_seconds', s.labels, s.duration));
-    family('nnserve_queue_wait_seconds', 'histogram', 'Time a request waited for its batch to start', (s) => histogram('nnserve_queue_wait_seconds', s.labels, s.queue));
-    family('nnserve_inference_compute_seconds', 'histogram', 'ONNX Runtime time of the batch a request ran in', (s) => histogram('nnserve_inference_compute_seconds', s.labels, s.compute));
-    family('nnserve_preprocess_seconds', 'histogram', 'Handler preprocessing (or v2 tensor decoding) of a request', (s) => histogram('nnserve_preprocess_seconds', s.labels, s.preprocess));
-    family('nnserve_batch_size', 'histogram', 'Rows in the batch a request ran in', (s) => histogram('nnserve_batch_size', s.labels, s.batch));
+    const histograms: [string, string, (s: ModelSeries) => Buckets][] = [
+      ['nnserve_request_duration_seconds', 'Inference request duration, arrival to answer', (s) => s.duration],
+      ['nnserve_queue_wait_seconds', 'Time a request waited for its batch to start', (s) => s.queue],
+      ['nnserve_inference_compute_seconds', 'ONNX Runtime time of the batch a request ran in', (s) => s.compute],
+      ['nnserve_preprocess_seconds', 'Handler preprocessing (or v2 tensor decoding) of a request', (s) => s.preprocess],
+      ['nnserve_batch_size', 'Rows in the batch a request ran in', (s) => s.batch],
+    ];
+    for (const [name, help, of] of histograms) family(name, 'histogram', help, (s) => histogram(name, s.labels, of(s)));
     family('nnserve_requests_rejected_total', 'counter', 'Requests refused because the queue was full (503)', (s) => `nnserve_requests_rejected_total{${s.labels}} ${s.rejected}`);
     family('nnserve_requests_timed_out_total', 'counter', 'Requests that were not answered within responseTimeout', (s) => `nnserve_requests_timed_out_total{${s.labels}} ${s.timedOut}`);
     family('nnserve_requests_failed_total', 'counter', 'Failed inference requests by reason (an NNS_ERR_ code without its prefix)', (s) =>

@@ -41,7 +41,7 @@ test('`nnserve start` serves the three ports on real sockets, from a config file
     const models = await (await fetch(`http://127.0.0.1:${port + 1}/models`, { headers: { authorization: `Bearer ${key}` } })).json();
     assert.deepEqual(models, { models: [{ modelName: 'neuralnet', modelUrl: 'neuralnet.mar' }] });
     const metrics = await (await fetch(`http://127.0.0.1:${port + 2}/metrics?name[]=ts_inference_requests_total`)).text();
-    assert.match(metrics, /ts_inference_requests_total\{model_name="neuralnet",model_version="1.0",hostname="[^"]+"\} 1/);
+    assert.match(metrics, /ts_inference_requests_total\{model_name="neuralnet",model_version="1.0",hostname="[^"]+",\} 1\.0/);
     assert.doesNotMatch(metrics, /Requests2XX/);
   } finally {
     child.kill('SIGTERM');

@@ -65,8 +65,9 @@ export async function v2Routes(app: FastifyInstance, { registry, metrics, server
       if (rows !== -1 && r !== rows) throw nnsError('INPUT_SHAPE_MISMATCH', `model "${v.modelName}": inputs disagree on the batch size (${rows} vs ${r} for "${spec.name}")`);
       rows = r;
     }
+    const decodedAt = performance.now();
     const { outputs, stats } = await v.batcher.submit(feeds, rows);
-    metrics.inference(v.modelName, v.modelVersion, performance.now() - t0, stats.queueMs, stats.computeMs, stats.batchRows);
+    metrics.inference(v.modelName, v.modelVersion, performance.now() - t0, stats.queueMs, stats.computeMs, stats.batchRows, decodedAt - t0);
     const { json, blobs } = encodeOutputs(request, outputs, v.modelName, v.modelVersion);
     if (blobs.length === 0) return reply.send(json);
     const head = Buffer.from(JSON.stringify(json));
