@@ -11,7 +11,10 @@ import type { TensorData } from '../src/runtime/ort.js';
 import { checkAgainstSpec, fromNested, toNested } from '../src/tensors.js';
 
 function payload(req: HandlerRequest): unknown {
-  const body = req.body;
+  // multipart/form-data: the JSON is in field "data" (TorchServe's parameter name) or "body".
+  const part = req.parts?.find((p) => p.name === 'data' || p.name === 'body');
+  if (req.parts && !part) throw nnsError('INPUT_INVALID', `the tensor handler reads multipart field "data" (JSON); got ${req.parts.map((p) => `"${p.name}"`).join(', ') || 'no fields'}`);
+  const body = part ? part.value : req.body;
   if (Buffer.isBuffer(body) || typeof body === 'string') {
     const text = body.toString();
     try {

@@ -98,7 +98,7 @@ export async function buildApp(config: Config, opts: BuildOptions = {}): Promise
     if (config.enable_inference_auth) requireKey(inference, keys.inference, 'inference', ['/ping', '/v2/health/live', '/v2/health/ready']);
   }
 
-  await inference.register(inferenceRoutes, { registry, metrics });
+  await inference.register(inferenceRoutes, { registry, metrics, config });
   await inference.register(v2Routes, { registry, metrics, serverVersion: SERVER_VERSION });
   await management.register(managementRoutes, { registry, config });
   await metricsApp.register(metricsRoutes, { metrics });

@@ -33,7 +33,8 @@ function parseStartArgs(argv: string[]): { configFile?: string; overrides: Parti
       case '--models': overrides.load_models = value(); break;
       case '--config': case '--ts-config': configFile = value(); break;
       case '--engine': overrides.engine = value(); break;
-      case '--foreground': case '--ncs': case '--no-config-snapshots': break; // always foreground
+      case '--ncs': case '--no-config-snapshots': overrides.enable_snapshots = false; break;
+      case '--foreground': break; // always in the foreground
       default: throw new Error(`unknown option ${flag}`);
     }
   }

@@ -48,6 +48,8 @@ export interface Config {
   readonly number_of_cores: number;
   /** Let archives name handler code they carry themselves (TorchServe's known hole). @defaultValue false */
   readonly allow_archive_handlers: boolean;
+  /** Model the seed tutorial's `POST /predict` serves; empty = the only registered model. @defaultValue "" */
+  readonly default_model: string;
   /** Log level for the Fastify logger. @defaultValue info */
   readonly log_level: string;
   /** Allow register/unregister through the management API (TorchServe's gate). @defaultValue false */
@@ -96,6 +98,7 @@ const SCHEMA: Record<keyof Config, { kind: Kind; min?: number; def: () => unknow
   intra_op_threads: { kind: 'int', min: 0, def: () => 0 },
   number_of_cores: { kind: 'int', min: 1, def: () => availableParallelism() },
   allow_archive_handlers: { kind: 'bool', def: () => false },
+  default_model: { kind: 'string', def: () => '' },
   log_level: { kind: 'string', def: () => 'info' },
   enable_model_api: { kind: 'bool', def: () => false },
   disable_token_authorization: { kind: 'bool', def: () => false },

@@ -79,6 +79,8 @@ export const ERRORS = Object.freeze({
   TRAIN_STATE_INVALID: def('NNS_ERR_TRAIN_STATE_INVALID', 400, 'BadRequestException'),
   TRAIN_GRADIENTS_INVALID: def('NNS_ERR_TRAIN_GRADIENTS_INVALID', 500, 'InternalServerException'),
   TRAIN_DATASET_INVALID: def('NNS_ERR_TRAIN_DATASET_INVALID', 400, 'BadRequestException'),
+  TRAIN_LOSS_INVALID: def('NNS_ERR_TRAIN_LOSS_INVALID', 400, 'BadRequestException'),
+  TRAIN_NOT_DIFFERENTIABLE: def('NNS_ERR_TRAIN_NOT_DIFFERENTIABLE', 400, 'BadRequestException'),
 
   INTERNAL: def('NNS_ERR_INTERNAL', 500, 'InternalServerException'),
 } as const);

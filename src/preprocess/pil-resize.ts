@@ -51,10 +51,53 @@ function coeffs(inSize: number, outSize: number): Coeffs {
   return { ksize, bounds, k };
 }
 
+// Sums stay below 2^31 (255 * 2^22 plus rounding; bilinear weights are never negative), so
+// int32 arithmetic is exact and V8 keeps it in integer registers.
 function clip8(v: number): number {
   if (v >= MAX) return 255;
   if (v <= 0) return 0;
-  return Math.floor(v / 2 ** PRECISION_BITS);
+  return v >> PRECISION_BITS;
+}
+
+/**
+ * Pillow's ImagingResampleHorizontal_8bpc over input rows [first, first + rows), for output
+ * columns [x0, x1) only.
+ */
+function horizontal(img: RawImage, hc: Coeffs, x0: number, x1: number, first: number, rows: number): Uint8Array {
+  const C = img.channels;
+  const width = x1 - x0;
+  const out = new Uint8Array(width * rows * C);
+  const inData = img.data;
+  const inStride = img.width * C;
+  const { k, bounds, ksize } = hc;
+  let o = 0;
+  for (let yy = 0; yy < rows; yy++) {
+    const rowIn = (yy + first) * inStride;
+    for (let xx = x0; xx < x1; xx++) {
+      const n = bounds[xx * 2 + 1]!;
+      const kb = xx * ksize;
+      let p = rowIn + bounds[xx * 2]! * C;
+      if (C === 3) {
+        let s0 = HALF, s1 = HALF, s2 = HALF;
+        for (let x = 0; x < n; x++, p += 3) {
+          const w = k[kb + x]!;
+          s0 = (s0 + inData[p]! * w) | 0;
+          s1 = (s1 + inData[p + 1]! * w) | 0;
+          s2 = (s2 + inData[p + 2]! * w) | 0;
+        }
+        out[o++] = clip8(s0);
+        out[o++] = clip8(s1);
+        out[o++] = clip8(s2);
+      } else {
+        for (let c = 0; c < C; c++) {
+          let s = HALF;
+          for (let x = 0, q = p + c; x < n; x++, q += C) s = (s + inData[q]! * k[kb + x]!) | 0;
+          out[o++] = clip8(s);
+        }
+      }
+    }
+  }
+  return out;
 }
 
 /** Interleaved uint8 pixels (`channels` per pixel, row-major). */
@@ -65,59 +108,52 @@ export interface RawImage {
   channels: number;
 }
 
-/** Resize as PIL's `img.resize((width, height), Image.BILINEAR)`; returns the input when the size is unchanged. */
-export function pilResizeBilinear(img: RawImage, width: number, height: number): RawImage {
-  const { channels: C } = img;
+/** A rectangle of the resized image, in its pixel coordinates. */
+export interface Window { left: number; top: number; width: number; height: number }
+
+/**
+ * Resize as PIL's `img.resize((width, height), Image.BILINEAR)`, computing only the pixels in
+ * `window` (default: all): each output pixel depends only on its own coefficients, so the
+ * pixels of a later CenterCrop come out exactly as Pillow makes them, for half the work.
+ * Returns the window's pixels (the input itself when nothing changes).
+ */
+export function pilResizeBilinear(img: RawImage, width: number, height: number, window?: Window): RawImage {
+  const C = img.channels;
+  const win = window ?? { left: 0, top: 0, width, height };
+  const [x0, x1, y0, y1] = [win.left, win.left + win.width, win.top, win.top + win.height];
   const needH = width !== img.width;
   const needV = height !== img.height;
-  if (!needH && !needV) return img;
-  const vert = coeffs(img.height, height);
-  let src = img;
+  if (!needH && !needV && x0 === 0 && y0 === 0 && x1 === width && y1 === height) return img;
+  const vert = needV ? coeffs(img.height, height) : undefined;
+  // Input rows the vertical pass reads (all of [y0, y1) when there is no vertical pass).
+  const first = vert ? vert.bounds[y0 * 2]! : y0;
+  const last = vert ? vert.bounds[(y1 - 1) * 2]! + vert.bounds[(y1 - 1) * 2 + 1]! : y1;
+  let src: RawImage;
   if (needH) {
-    // Only the rows the vertical pass will read.
-    const first = vert.bounds[0]!;
-    const last = vert.bounds[height * 2 - 2]! + vert.bounds[height * 2 - 1]!;
-    const rows = needV ? last - first : img.height;
-    const offset = needV ? first : 0;
-    const hc = coeffs(img.width, width);
-    const out = new Uint8Array(width * rows * C);
-    const inData = img.data;
-    const inStride = img.width * C;
-    for (let yy = 0; yy < rows; yy++) {
-      const rowIn = (yy + offset) * inStride;
-      const rowOut = yy * width * C;
-      for (let xx = 0; xx < width; xx++) {
-        const xmin = hc.bounds[xx * 2]!;
-        const n = hc.bounds[xx * 2 + 1]!;
-        const kb = xx * hc.ksize;
-        for (let c = 0; c < C; c++) {
-          let ss = HALF;
-          let p = rowIn + xmin * C + c;
-          for (let x = 0; x < n; x++, p += C) ss += inData[p]! * hc.k[kb + x]!;
-          out[rowOut + xx * C + c] = clip8(ss);
-        }
-      }
-    }
-    src = { data: out, width, height: rows, channels: C };
-    if (needV) for (let i = 0; i < height; i++) vert.bounds[i * 2] -= first;
+    src = { data: horizontal(img, coeffs(img.width, width), x0, x1, first, last - first), width: x1 - x0, height: last - first, channels: C };
+  } else {
+    const w = x1 - x0;
+    const data = new Uint8Array(w * (last - first) * C);
+    for (let y = first; y < last; y++) data.set(img.data.subarray((y * img.width + x0) * C, (y * img.width + x1) * C), (y - first) * w * C);
+    src = { data, width: w, height: last - first, channels: C };
   }
-  if (!needV) return src;
-  const out = new Uint8Array(width * height * C);
-  const stride = width * C;
+  if (!vert) return src;
+  const stride = src.width * C;
+  const out = new Uint8Array(stride * (y1 - y0));
   const inData = src.data;
-  const acc = new Float64Array(stride);
-  for (let yy = 0; yy < height; yy++) {
-    const ymin = vert.bounds[yy * 2]!;
+  const acc = new Int32Array(stride);
+  for (let yy = y0; yy < y1; yy++) {
+    const ymin = vert.bounds[yy * 2]! - first;
     const n = vert.bounds[yy * 2 + 1]!;
     const kb = yy * vert.ksize;
     acc.fill(HALF);
     for (let y = 0; y < n; y++) {
       const kv = vert.k[kb + y]!;
       const row = (y + ymin) * stride;
-      for (let i = 0; i < stride; i++) acc[i] += inData[row + i]! * kv;
+      for (let i = 0; i < stride; i++) acc[i] = (acc[i]! + inData[row + i]! * kv) | 0;
     }
-    const rowOut = yy * stride;
+    const rowOut = (yy - y0) * stride;
     for (let i = 0; i < stride; i++) out[rowOut + i] = clip8(acc[i]!);
   }
-  return { data: out, width, height, channels: C };
+  return { data: out, width: src.width, height: y1 - y0, channels: C };
 }

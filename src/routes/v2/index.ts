@@ -56,6 +56,12 @@ export async function v2Routes(app: FastifyInstance, { registry, metrics, server
     const { header, binary } = splitBody(req.body, headerLen === undefined ? undefined : Number(headerLen));
     const specs = v.context.inputs;
     const request = header === undefined ? { inputs: [], parameters: { binary_data_output: true } } : validateRequest(header);
+    if (request.inputs.some((i) => i.datatype === 'BYTES')) {
+      // BYTES tensors (images, text) go through the model's handler, which answers in v2 form.
+      const { body, stats } = await v.predict({ body: request, contentType: 'application/json', query: req.query as Record<string, string | undefined>, headers: req.headers });
+      metrics.inference(v.modelName, v.modelVersion, performance.now() - t0, stats.queueMs, stats.computeMs, stats.batchRows, stats.preprocessMs);
+      return reply.send(body);
+    }
     const feeds = header === undefined ? decodeRaw(binary, specs, v.modelName) : decodeInputs(request, binary, specs, v.modelName);
     let rows = -1;
     for (const spec of specs) {
