@@ -8,11 +8,14 @@ import { loadConfig, readConfigFile, type Config } from './config.js';
 import { isNnsError } from './errors.js';
 import { runManagementCli } from './management-cli.js';
 import { startServer } from './server.js';
+import { runTrainCli } from './training/cli.js';
 
 const USAGE = `usage:
   nnserve start [--model-store DIR] [--models all|a.mar,b.mar] [--config FILE] [--engine native|wasm]
   nnserve archive --model-name NAME --version V --serialized-file FILE [--handler H] [--extra-files a,b]
                   [--config-file model-config.yaml] --export-path DIR [-f]
+  nnserve train --architecture arch.json [--weights W] --dataset KIND:PATH --loss NAME --optimizer NAME
+                --lr X --batch-size N --epochs N [--seed S] --out DIR     (see nnserve train --help)
   nnserve register|list|describe|scale|unregister|set-default ...   (a running server; see --help of each)
 
 Settings use TorchServe's key names, from --config (config.properties or YAML) or the
@@ -52,6 +55,8 @@ async function main(argv: string[]): Promise<number> {
     }
     case 'archive':
       return runArchiveCli(rest);
+    case 'train':
+      return runTrainCli(rest);
     case 'register': case 'list': case 'describe': case 'scale': case 'unregister': case 'set-default':
       return runManagementCli(cmd, rest);
     case undefined: case '-h': case '--help': case 'help':

@@ -4,7 +4,9 @@
  * parameter names and defaults, a forward lowering and the slot for a backward rule.
  */
 import { type ErrorKind, nnsError } from '../errors.js';
+import type { Shape } from './dims.js';
 import type { GraphBuilder, Tensor } from './graph-builder.js';
+import { EVAL_HOOKS, type THROUGH_OPS, type TrainHooks } from './layer.js';
 import { type Value, describe, isSymInt, isTensor } from './values.js';
 
 export interface Param {
@@ -24,16 +26,22 @@ export interface FnCtx {
   fail(kind: ErrorKind, message: string): never;
   tensor(v: Value | undefined, what: string): Tensor;
   int(v: Value | undefined, what: string): number;
+  /** Train mode (the model's .training), for F.dropout(x, training=True). */
+  readonly training: boolean;
+  /** Train-mode dropout mask input `mask.<node>`, as a module's (docs/training-graphs.md). */
+  mask(p: number, shape: Shape): Tensor;
 }
-
-export type FnBackwardRule = (f: FnCtx, saved: { args: Record<string, Value>; output: Value }, gradOutput: Tensor) => Record<string, Tensor | null>;
 
 export interface FunctionDef {
   /** fx targets: qualified function names ("torch.flatten", "operator.add") and "Tensor.<method>". */
   readonly targets: string[];
   readonly params: Param[];
   forward(f: FnCtx, args: Record<string, Value>): Value;
-  readonly backward: FnBackwardRule | null;
+  /**
+   * Its gradient: THROUGH_OPS, the chain rule over the ONNX ops it emitted (op-grads/); every
+   * function's ops have rules there. Null: not differentiable (training refuses a gradient through it).
+   */
+  readonly backward: typeof THROUGH_OPS | null;
 }
 
 /**
@@ -60,12 +68,14 @@ export function defineFunction(def: FunctionDef): FunctionDef {
   return def;
 }
 
-export function makeFnCtx(g: GraphBuilder, where: string): FnCtx {
+export function makeFnCtx(g: GraphBuilder, where: string, node = '', hooks: TrainHooks = EVAL_HOOKS): FnCtx {
   const fail = (kind: ErrorKind, message: string): never => {
     throw nnsError(kind, `${where}: ${message}`);
   };
   return {
     g, where, fail,
+    training: hooks.training,
+    mask: (p, shape) => hooks.mask(node, p, shape),
     tensor(v, what) {
       if (!isTensor(v)) return fail('ARCH_SHAPE_MISMATCH', `${what} must be a tensor, got ${v === undefined ? 'nothing' : describe(v)}`);
       return v;

@@ -4,7 +4,7 @@
  */
 import { nnsError } from '../errors.js';
 import { type Dim, type Shape, dimEq, isStatic, normAxis, numel, showShape } from './dims.js';
-import { type Attr, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './onnx-proto.js';
+import { type Attr, type GraphProto, type ModelProto, type NodeProto, type TensorProto, type ValueInfoProto } from './onnx-proto.js';
 
 export type DType = 'float32' | 'int64' | 'bool';
 
@@ -53,13 +53,39 @@ export class GraphBuilder {
   private readonly initializers: TensorProto[] = [];
   private readonly inputs: ValueInfoProto[] = [];
   private readonly outputs: ValueInfoProto[] = [];
-  private readonly names = new Set<string>();
+  private readonly names: Set<string>;
   private readonly graphInputs = new Set<string>();
+  /** Every value by name, with its shape: what the backward pass reads about a node's inputs. */
+  private readonly values: Map<string, Tensor>;
+  private readonly constants: Map<string, Float32Array | BigInt64Array>;
   private counter = 0;
   /** Module (or graph node) whose lowering is being emitted; names nodes and error messages. */
   scope = '';
+  /** A backward pass will follow: layers keep what it needs (LayerNormalization's Mean and InvStdDev outputs). */
+  differentiable = false;
 
-  constructor(readonly opset: number) {}
+  /** The graph a subgraph (a Scan body) belongs to: names are unique across both, constants live there. */
+  private readonly parent: GraphBuilder | null;
+
+  constructor(readonly opset: number, parent: GraphBuilder | null = null) {
+    this.parent = parent;
+    this.names = parent ? parent.names : new Set();
+    this.values = parent ? parent.values : new Map();
+    this.constants = parent ? parent.constants : new Map();
+  }
+
+  /** A subgraph (the body of a Scan) that may read this graph's values by name (ONNX outer scope). */
+  subgraph(): GraphBuilder {
+    const sub = new GraphBuilder(this.opset, this);
+    sub.scope = this.scope;
+    sub.differentiable = this.differentiable;
+    return sub;
+  }
+
+  /** This subgraph as a graph attribute value. */
+  toGraph(name: string): GraphProto {
+    return { name, nodes: this.nodes, initializers: this.initializers, inputs: this.inputs, outputs: this.outputs };
+  }
 
   private fresh(base: string): string {
     let name = base;
@@ -72,7 +98,48 @@ export class GraphBuilder {
     this.names.add(name);
     this.graphInputs.add(name);
     this.inputs.push({ name, dtype, shape });
-    return { kind: 'tensor', name, dtype, shape };
+    return this.register({ kind: 'tensor', name, dtype, shape });
+  }
+
+  private register(t: Tensor): Tensor {
+    this.values.set(t.name, t);
+    return t;
+  }
+
+  /** A graph input under a fresh name made from `base` (a Scan body's inputs). */
+  freshInput(base: string, dtype: DType, shape: Shape): Tensor {
+    return this.input(this.fresh(base), dtype, shape);
+  }
+
+  /** A graph output under a fresh name made from `base`. */
+  freshOutput(t: Tensor, base: string): void {
+    const name = this.fresh(base);
+    this.names.delete(name);
+    this.output(t, name);
+  }
+
+  /** The value of that name (a graph input, initializer or node output). */
+  value(name: string): Tensor {
+    const t = this.values.get(name);
+    if (!t) throw new Error(`no value named "${name}"`);
+    return t;
+  }
+
+  /** An initializer's data, or undefined for values computed at run time. */
+  constant(name: string): Float32Array | BigInt64Array | undefined {
+    return this.constants.get(name);
+  }
+
+  get nodeCount(): number {
+    return this.nodes.length;
+  }
+
+  node(i: number): NodeProto {
+    return this.nodes[i]!;
+  }
+
+  isGraphInput(name: string): boolean {
+    return this.graphInputs.has(name);
   }
 
   output(t: Tensor, name: string): void {
@@ -81,7 +148,7 @@ export class GraphBuilder {
       if (this.names.has(name)) throw nnsError('ARCH_INVALID', `output name "${name}" is already used by another value`);
       this.nodes.push({ opType: 'Identity', inputs: [src.name], outputs: [name], name: `${name}/Identity`, attrs: {} });
       this.names.add(name);
-      src = { ...t, name };
+      src = this.register({ ...t, name });
     } else if (this.graphInputs.has(name)) {
       throw nnsError('ARCH_INVALID', `graph input "${name}" cannot also be an output under the same name`);
     }
@@ -90,10 +157,12 @@ export class GraphBuilder {
 
   /** A named weight (a state_dict entry keeps its key as the initializer name). */
   initializer(name: string, shape: number[], data: Float32Array | BigInt64Array): Tensor {
+    if (this.parent) return this.parent.initializer(name, shape, data);
     const dtype: DType = data instanceof Float32Array ? 'float32' : 'int64';
     const unique = this.fresh(name);
     this.initializers.push({ name: unique, dtype, dims: shape, raw: bytesOf(data) });
-    return { kind: 'tensor', name: unique, dtype, shape };
+    this.constants.set(unique, data);
+    return this.register({ kind: 'tensor', name: unique, dtype, shape });
   }
 
   constFloat(values: ArrayLike<number>, shape: number[] = [values.length]): Tensor {
@@ -107,7 +176,7 @@ export class GraphBuilder {
   /** Emits one node with several outputs; `null` inputs are ONNX's omitted optional inputs. */
   opN(opType: string, inputs: (Tensor | null)[], attrs: Record<string, AttrValue>, outs: OutSpec[]): Tensor[] {
     const base = this.fresh(`${this.scope ? this.scope + '/' : ''}${opType}`);
-    const outputs = outs.map((o, i) => ({
+    const outputs = outs.map((o, i) => this.register({
       kind: 'tensor' as const,
       name: outs.length === 1 ? base : this.fresh(`${base}:${i}`),
       shape: o.shape,

@@ -82,4 +82,5 @@ export async function compileFromFiles(archPath: string, weightsPath: string | n
 }
 
 export { layerTypes } from './layers/index.js';
+export { type LossSpec, type TrainingGraph, type TrainingGraphOptions, compileEvalWithParamInputs, compileTraining } from './training.js';
 export { functionTargets } from './functions/index.js';

@@ -10,7 +10,8 @@ import type { Architecture, GraphNode, ModuleSpec } from './architecture.js';
 import { type Param, makeFnCtx } from './function.js';
 import { lookupFunction } from './functions/index.js';
 import { GraphBuilder, type Tensor } from './graph-builder.js';
-import { type AnyLayer, type ParamSpec, makeModuleCtx } from './layer.js';
+import type { Shape } from './dims.js';
+import { type AnyLayer, type BackwardRule, EVAL_HOOKS, type ModuleCtx, type ParamSpec, THROUGH_OPS, type TrainHooks, makeModuleCtx } from './layer.js';
 import { LAYERS, layerTypes } from './layers/index.js';
 import type { ModelProto } from './onnx-proto.js';
 import { bindArgs } from './signature.js';
@@ -113,20 +114,95 @@ export interface Lowered {
   outputs: IoSpec[];
 }
 
+/** A step of the forward pass, recorded for the backward pass (src/compiler/backward.ts). */
+export type TapeEntry =
+  /** Nodes [start, end) are differentiated op by op (THROUGH_OPS). */
+  | { kind: 'ops'; start: number; end: number }
+  /** A layer with a backward rule of its own; its nodes [start, end) are not differentiated. */
+  | {
+    kind: 'module'; start: number; end: number; where: string; rule: BackwardRule<unknown>; ctx: ModuleCtx<unknown>;
+    inputs: Value[]; output: Value; params: Map<string, Tensor>;
+  }
+  /** Neither: a gradient must not flow through these nodes. */
+  | { kind: 'none'; start: number; end: number; where: string };
+
+export interface TrainLowering {
+  /** model.train() vs model.eval(). */
+  train: boolean;
+  tape: TapeEntry[];
+  /** Dropout mask inputs, in the order created. */
+  masks: { name: string; module: string; p: number; shape: Shape }[];
+  /** state_dict key -> the buffer's new value (BatchNorm running stats). */
+  updates: Map<string, Tensor>;
+}
+
+export interface LowerOptions {
+  opset: number;
+  producerVersion: string;
+  /** Parameters and buffers: initializers from a state_dict (serving), or graph inputs named by their keys. */
+  weights: StateDict | 'inputs';
+  /** Present when a backward pass follows: the graph is lowered in train or eval mode and recorded. */
+  training?: TrainLowering;
+}
+
+export interface LoweredGraph {
+  g: GraphBuilder;
+  inputs: IoSpec[];
+  outputs: IoSpec[];
+  /** The output tensors, by output name (before the Identity that names them). */
+  outputTensors: Map<string, Tensor>;
+  /** state_dict key -> the initializer or graph input it became, for the entries the graph uses. */
+  params: Map<string, Tensor>;
+}
+
 export function lower(arch: Architecture, modules: Map<string, ModuleInstance>, weights: StateDict, opset: number, producerVersion: string): Lowered {
-  const g = new GraphBuilder(opset);
+  const l = lowerGraph(arch, modules, { opset, producerVersion, weights });
+  return { model: l.g.toModel({ opset, name: arch.name, producerVersion }), inputs: l.inputs, outputs: l.outputs };
+}
+
+export function lowerGraph(arch: Architecture, modules: Map<string, ModuleInstance>, opts: LowerOptions): LoweredGraph {
+  const g = new GraphBuilder(opts.opset);
+  const training = opts.training;
+  g.differentiable = training !== undefined;
   const values = new Map<string, Value>();
-  const initializers = new Map<string, Tensor>();
-  const param = (module: string) => (name: string): Tensor => {
+  const params = new Map<string, Tensor>();
+  const specs = new Map<string, ParamSpec>();
+  for (const m of modules.values()) for (const p of m.params) specs.set(`${m.spec.name}.${p.name}`, p);
+  const getParam = (module: string, name: string): Tensor => {
     const key = `${module}.${name}`;
-    let t = initializers.get(key);
+    const updated = training?.updates.get(key);
+    if (updated) return updated;
+    let t = params.get(key);
     if (!t) {
-      const w = weights.get(key);
-      if (!w) throw nnsError('STATE_DICT_MISMATCH', `module "${module}" needs "${key}", which the state_dict does not have`);
-      t = g.initializer(key, w.shape, w.data);
-      initializers.set(key, t);
+      if (opts.weights === 'inputs') {
+        const spec = specs.get(key);
+        if (!spec) throw nnsError('INTERNAL', `module "${module}" asks for "${key}", which it does not declare`);
+        t = g.input(key, spec.dtype, spec.shape);
+      } else {
+        const w = opts.weights.get(key);
+        if (!w) throw nnsError('STATE_DICT_MISMATCH', `module "${module}" needs "${key}", which the state_dict does not have`);
+        t = g.initializer(key, w.shape, w.data);
+      }
+      params.set(key, t);
     }
     return t;
+  };
+  const hooks: TrainHooks = training
+    ? {
+      training: training.train,
+      mask(module, p, shape) {
+        const name = `mask.${module}`;
+        if (training.masks.some((m) => m.name === name)) throw nnsError('TRAIN_NOT_DIFFERENTIABLE', `dropout "${module}" is called twice in one forward; give each call its own module`);
+        training.masks.push({ name, module, p, shape });
+        return g.input(name, 'float32', shape);
+      },
+      update(key, value) {
+        training.updates.set(key, value);
+      },
+    }
+    : EVAL_HOOKS;
+  const record = (entry: TapeEntry) => {
+    if (training && entry.end > entry.start) training.tape.push(entry);
   };
 
   const callModule = (name: string, inputs: Value[]): Value => {
@@ -144,8 +220,23 @@ export function lower(arch: Architecture, modules: Map<string, ModuleInstance>, 
     }
     const saved = g.scope;
     g.scope = name;
+    const start = g.nodeCount;
+    const used = new Map<string, Tensor>();
+    const param = (p: string) => {
+      const t = getParam(name, p);
+      used.set(p, t);
+      return t;
+    };
+    const where = `module "${name}" (${inst.spec.type})`;
     try {
-      return inst.layer.forward(makeModuleCtx(g, name, inst.spec.type, inst.args, param(name)), inputs);
+      const ctx = makeModuleCtx(g, name, inst.spec.type, inst.args, param, hooks);
+      const output = inst.layer.forward(ctx, inputs);
+      const end = g.nodeCount;
+      const rule = inst.layer.backward;
+      if (rule === THROUGH_OPS) record({ kind: 'ops', start, end });
+      else if (rule === null) record({ kind: 'none', start, end, where });
+      else record({ kind: 'module', start, end, where, rule: rule as BackwardRule<unknown>, ctx: ctx as ModuleCtx<unknown>, inputs, output, params: used });
+      return output;
     } finally {
       g.scope = saved;
     }
@@ -153,6 +244,7 @@ export function lower(arch: Architecture, modules: Map<string, ModuleInstance>, 
 
   const inputs: IoSpec[] = [];
   const outputs: IoSpec[] = [];
+  const outputTensors = new Map<string, Tensor>();
   for (const node of arch.graph) {
     const where = `node "${node.name}" (${node.op} ${node.target})`;
     switch (node.op) {
@@ -175,11 +267,14 @@ export function lower(arch: Architecture, modules: Map<string, ModuleInstance>, 
       case 'call_method': {
         const fn = lookupFunction(node.op, node.target);
         if (!fn) throw nnsError('ARCH_UNKNOWN_LAYER', `${where}: unsupported ${node.op === 'call_method' ? 'Tensor method' : 'function'} "${node.target}"`);
-        const f = makeFnCtx(g, `node "${node.name}" (${node.target})`);
+        const f = makeFnCtx(g, `node "${node.name}" (${node.target})`, node.name, hooks);
         const saved = g.scope;
         g.scope = node.name;
+        const start = g.nodeCount;
         try {
           values.set(node.name, fn.forward(f, bindCall(fn.params, node, values, f.where)));
+          if (fn.backward === null) record({ kind: 'none', start, end: g.nodeCount, where: f.where });
+          else record({ kind: 'ops', start, end: g.nodeCount });
         } finally {
           g.scope = saved;
         }
@@ -195,6 +290,7 @@ export function lower(arch: Architecture, modules: Map<string, ModuleInstance>, 
         tensors.forEach((t, i) => {
           g.output(t, names[i]!);
           outputs.push({ name: names[i]!, dtype: t.dtype, shape: t.shape });
+          outputTensors.set(names[i]!, t);
         });
         break;
       }
@@ -203,5 +299,5 @@ export function lower(arch: Architecture, modules: Map<string, ModuleInstance>, 
   for (const spec of arch.inputs) {
     if (!inputs.some((i) => i.name === spec.name)) throw nnsError('ARCH_INVALID', `input "${spec.name}" is declared but no placeholder node reads it`);
   }
-  return { model: g.toModel({ opset, name: arch.name, producerVersion }), inputs, outputs };
+  return { g, inputs, outputs, outputTensors, params };
 }

@@ -18,7 +18,9 @@ export type Attr =
   | { type: 'ints'; value: number[] }
   | { type: 'floats'; value: number[] }
   | { type: 'strings'; value: string[] }
-  | { type: 'tensor'; value: TensorProto };
+  | { type: 'tensor'; value: TensorProto }
+  /** A subgraph: the body of a Scan. */
+  | { type: 'graph'; value: GraphProto };
 
 export interface TensorProto {
   name: string;
@@ -43,18 +45,20 @@ export interface ValueInfoProto {
   shape: (number | string)[];
 }
 
+export interface GraphProto {
+  name: string;
+  nodes: NodeProto[];
+  initializers: TensorProto[];
+  inputs: ValueInfoProto[];
+  outputs: ValueInfoProto[];
+}
+
 export interface ModelProto {
   irVersion: number;
   opset: number;
   producerName: string;
   producerVersion: string;
-  graph: {
-    name: string;
-    nodes: NodeProto[];
-    initializers: TensorProto[];
-    inputs: ValueInfoProto[];
-    outputs: ValueInfoProto[];
-  };
+  graph: GraphProto;
 }
 
 const WIRE_VARINT = 0;
@@ -136,7 +140,7 @@ class Writer {
   }
 }
 
-const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints: 7, strings: 8 } as const;
+const ATTR_TYPE = { float: 1, int: 2, string: 3, tensor: 4, graph: 5, floats: 6, ints: 7, strings: 8 } as const;
 
 function tensorProto(t: TensorProto): Writer {
   const w = new Writer();
@@ -154,6 +158,7 @@ function attributeProto(name: string, a: Attr): Writer {
     case 'int': w.int(3, a.value); break;
     case 'string': w.string(4, a.value); break;
     case 'tensor': w.message(5, tensorProto(a.value)); break;
+    case 'graph': w.message(6, graphProto(a.value)); break;
     case 'floats': for (const v of a.value) w.float(7, v); break;
     case 'ints': for (const v of a.value) w.int(8, v); break;
     case 'strings': for (const v of a.value) w.string(9, v); break;
@@ -186,13 +191,18 @@ function valueInfoProto(v: ValueInfoProto): Writer {
 }
 
 /** Serializes a model to the bytes of an .onnx file. */
-export function encodeModel(m: ModelProto): Uint8Array {
+function graphProto(graph: GraphProto): Writer {
   const g = new Writer();
-  for (const n of m.graph.nodes) g.message(1, nodeProto(n));
-  g.string(2, m.graph.name);
-  for (const t of m.graph.initializers) g.message(5, tensorProto(t));
-  for (const v of m.graph.inputs) g.message(11, valueInfoProto(v));
-  for (const v of m.graph.outputs) g.message(12, valueInfoProto(v));
+  for (const n of graph.nodes) g.message(1, nodeProto(n));
+  g.string(2, graph.name);
+  for (const t of graph.initializers) g.message(5, tensorProto(t));
+  for (const v of graph.inputs) g.message(11, valueInfoProto(v));
+  for (const v of graph.outputs) g.message(12, valueInfoProto(v));
+  return g;
+}
+
+export function encodeModel(m: ModelProto): Uint8Array {
+  const g = graphProto(m.graph);
 
   const model = new Writer();
   model.int(1, m.irVersion);

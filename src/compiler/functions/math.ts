@@ -1,6 +1,7 @@
 /** Elementwise torch functions, Tensor methods and operators a forward() calls. */
 import { type Tensor } from '../graph-builder.js';
 import { type FnCtx, type FunctionDef, defineFunction, params } from '../function.js';
+import { THROUGH_OPS } from '../layer.js';
 import { binary, elu, gelu, leakyRelu, matmul, relu, scalar, silu, softmax } from '../ops.js';
 import { type Value, describe, isTensor } from '../values.js';
 
@@ -9,7 +10,7 @@ function unary(targets: string[], lower: (f: FnCtx, x: Tensor) => Tensor, extra 
     targets,
     params: params(`input${extra ? ', ' + extra : ''}`),
     forward: (f, a) => lower(f, f.tensor(a.input, 'input')),
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 
@@ -25,12 +26,27 @@ export const absFn = unary(['torch.abs', 'Tensor.abs'], same('Abs'));
 export const negFn = unary(['torch.neg', 'operator.neg', 'Tensor.neg'], same('Neg'));
 export const siluFn = unary(['torch.nn.functional.silu'], (f, x) => silu(f.g, x), 'inplace=False');
 
-/** Inference: dropout is the identity (eval mode). */
-export const dropoutFn = unary(
-  ['torch.nn.functional.dropout', 'torch.nn.functional.dropout1d', 'torch.nn.functional.dropout2d', 'torch.nn.functional.dropout3d',
-    'torch.dropout', 'Tensor.dropout'],
-  (_f, x) => x, 'p=0.5, training=True, inplace=False',
-);
+/**
+ * F.dropout(x, p, training): the identity when serving or when the traced call had
+ * training=False; in train mode a mask input like nn.Dropout's (layers/dropout.ts).
+ */
+function dropoutDef(targets: string[], channelwise: boolean): FunctionDef {
+  return defineFunction({
+    targets,
+    params: params('input, p=0.5, training=True, inplace=False'),
+    forward(f, a) {
+      const x = f.tensor(a.input, 'input');
+      const p = a.p as number;
+      if (!f.training || a.training !== true || p === 0) return x;
+      const shape = channelwise ? x.shape.map((d, i) => (i < 2 ? d : 1)) : x.shape;
+      return binary(f.g, 'Mul', x, f.mask(p, shape));
+    },
+    backward: THROUGH_OPS,
+  });
+}
+
+export const dropoutFn = dropoutDef(['torch.nn.functional.dropout', 'torch.dropout', 'Tensor.dropout'], false);
+export const dropoutNdFn = dropoutDef(['torch.nn.functional.dropout1d', 'torch.nn.functional.dropout2d', 'torch.nn.functional.dropout3d'], true);
 
 /** Copies and detaches a forward makes change no values. */
 export const copyFn = unary(['Tensor.contiguous', 'Tensor.detach', 'Tensor.clone', 'torch.clone'], (_f, x) => x, 'memory_format=None');
@@ -42,21 +58,21 @@ export const geluFn = defineFunction({
     if (a.approximate !== 'none' && a.approximate !== 'tanh') f.fail('ARCH_INVALID', `approximate must be 'none' or 'tanh', got ${JSON.stringify(a.approximate)}`);
     return gelu(f.g, f.tensor(a.input, 'input'), a.approximate as 'none' | 'tanh');
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const eluFn = defineFunction({
   targets: ['torch.nn.functional.elu'],
   params: params('input, alpha=1.0, inplace=False'),
   forward: (f, a) => elu(f.g, f.tensor(a.input, 'input'), a.alpha as number),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const leakyReluFn = defineFunction({
   targets: ['torch.nn.functional.leaky_relu'],
   params: params('input, negative_slope=0.01, inplace=False'),
   forward: (f, a) => leakyRelu(f.g, f.tensor(a.input, 'input'), a.negative_slope as number),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 function softmaxDef(targets: string[], log: boolean): FunctionDef {
@@ -67,7 +83,7 @@ function softmaxDef(targets: string[], log: boolean): FunctionDef {
       if (a.dtype !== null) f.fail('ARCH_INVALID', 'the dtype argument is not supported');
       return softmax(f.g, f.tensor(a.input, 'input'), a.dim === null ? null : f.int(a.dim, 'dim'), log);
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 
@@ -97,7 +113,7 @@ function arith(targets: string[], op: 'Add' | 'Sub' | 'Mul' | 'Div' | 'Pow', wit
       if (a.rounding_mode !== undefined && a.rounding_mode !== null) f.fail('ARCH_INVALID', 'rounding_mode is not supported');
       return arithmetic(f, op, a.input!, a.other!, withAlpha ? a.alpha! : 1);
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 
@@ -111,5 +127,5 @@ export const matmulFn = defineFunction({
   targets: ['operator.matmul', 'torch.matmul', 'torch.mm', 'torch.bmm', 'Tensor.matmul', 'Tensor.mm', 'Tensor.bmm'],
   params: params('input, other'),
   forward: (f, a) => matmul(f.g, f.tensor(a.input, 'input'), f.tensor(a.other, 'other')),
-  backward: null,
+  backward: THROUGH_OPS,
 });

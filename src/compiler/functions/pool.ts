@@ -1,6 +1,7 @@
 /** torch.nn.functional pooling: the same lowering as the modules, called with F's parameters. */
 import { nnsError } from '../../errors.js';
 import { type FunctionDef, defineFunction, params } from '../function.js';
+import { THROUGH_OPS } from '../layer.js';
 import { type AnyLayer, makeModuleCtx } from '../layer.js';
 import { LAYERS } from '../layers/index.js';
 import { bindArgs } from '../signature.js';
@@ -20,7 +21,7 @@ function functional(target: string, layerType: string, spec: string): FunctionDe
       });
       return layer.forward(m, [input as Value]);
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 

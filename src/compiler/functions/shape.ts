@@ -2,6 +2,7 @@
 import { type Dim, dimDiv, dimEq, dimMul, isStatic, normAxis, numel, showShape } from '../dims.js';
 import type { Tensor } from '../graph-builder.js';
 import { type FnCtx, defineFunction, params } from '../function.js';
+import { THROUGH_OPS } from '../layer.js';
 import { flatten, reduce } from '../ops.js';
 import { type SymInt, type Value, isSymInt, isTensor } from '../values.js';
 
@@ -49,14 +50,14 @@ export const viewFn = defineFunction({
   targets: ['Tensor.view', 'Tensor.reshape', 'torch.reshape'],
   params: params('input, *shape'),
   forward: (f, a) => reshapeTo(f, f.tensor(a.input, 'input'), sizesOf(f, a.shape, 'shape')),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const flattenFn = defineFunction({
   targets: ['torch.flatten', 'Tensor.flatten'],
   params: params('input, start_dim=0, end_dim=-1'),
   forward: (f, a) => flatten(f.g, f.tensor(a.input, 'input'), f.int(a.start_dim, 'start_dim'), f.int(a.end_dim, 'end_dim')),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const permuteFn = defineFunction({
@@ -68,7 +69,7 @@ export const permuteFn = defineFunction({
     if (perm.length !== x.shape.length || new Set(perm).size !== perm.length) f.fail('ARCH_SHAPE_MISMATCH', `dims ${showShape(perm)} is not a permutation of the ${x.shape.length} dims of ${showShape(x.shape)}`);
     return f.g.transpose(x, perm);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const transposeFn = defineFunction({
@@ -81,7 +82,7 @@ export const transposeFn = defineFunction({
     const perm = x.shape.map((_, i) => (i === d0 ? d1 : i === d1 ? d0 : i));
     return f.g.transpose(x, perm);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const tFn = defineFunction({
@@ -91,7 +92,7 @@ export const tFn = defineFunction({
     const x = f.tensor(a.input, 'input');
     return x.shape.length < 2 ? x : f.g.transpose(x, [1, 0]);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const unsqueezeFn = defineFunction({
@@ -102,7 +103,7 @@ export const unsqueezeFn = defineFunction({
     const axis = normAxis(f.int(a.dim, 'dim'), x.shape.length + 1) ?? f.fail('ARCH_SHAPE_MISMATCH', `dim=${a.dim} is out of range for unsqueezing ${showShape(x.shape)}`);
     return f.g.unsqueeze(x, [axis]);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const squeezeFn = defineFunction({
@@ -114,7 +115,7 @@ export const squeezeFn = defineFunction({
     const axes = a.dim === null ? x.shape.flatMap((d, i) => (d === 1 ? [i] : [])) : intsOf(f, a.dim, 'dim').map((d) => f.g.axis(x, d)).filter((i) => x.shape[i] === 1);
     return axes.length === 0 ? x : f.g.squeeze(x, axes);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 function tensorsOf(f: FnCtx, v: Value | undefined): Tensor[] {
@@ -134,7 +135,7 @@ export const catFn = defineFunction({
     }
     return f.g.concat(xs, axis);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const stackFn = defineFunction({
@@ -146,7 +147,7 @@ export const stackFn = defineFunction({
     for (const x of xs) if (!x.shape.every((d, i) => dimEq(d, xs[0]!.shape[i]!))) f.fail('ARCH_SHAPE_MISMATCH', `stack expects tensors of equal shape, got ${xs.map((t) => showShape(t.shape)).join(' and ')}`);
     return f.g.concat(xs.map((x) => f.g.unsqueeze(x, [axis])), axis);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 function reduction(targets: string[], op: 'ReduceMean' | 'ReduceSum') {
@@ -158,7 +159,7 @@ function reduction(targets: string[], op: 'ReduceMean' | 'ReduceSum') {
       const x = f.tensor(a.input, 'input');
       return reduce(f.g, op, x, a.dim === null ? null : intsOf(f, a.dim, 'dim'), a.keepdim === true);
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 
@@ -178,14 +179,14 @@ export const sizeFn = defineFunction({
     const all = sizes(x);
     return a.dim === null ? all : all[f.g.axis(x, f.int(a.dim, 'dim'))]!;
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const dimFn = defineFunction({
   targets: ['Tensor.dim'],
   params: params('input'),
   forward: (f, a) => f.tensor(a.input, 'input').shape.length,
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const getattrFn = defineFunction({
@@ -197,7 +198,7 @@ export const getattrFn = defineFunction({
     if (a.name === 'ndim') return x.shape.length;
     return f.fail('ARCH_INVALID', `attribute "${String(a.name)}" of a tensor is not supported (only shape and ndim)`);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 /** x[index] on a tensor: ints, slices (step > 0), None and one Ellipsis. */
@@ -253,5 +254,5 @@ export const getitemFn = defineFunction({
     }
     return f.fail('ARCH_INVALID', 'getitem supports tensors and tuples indexed by ints and slices');
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });

@@ -3,7 +3,7 @@
  * page; ONNX ops are used where they compute exactly the same function.
  */
 import { float } from '../graph-builder.js';
-import { defineLayer, weight } from '../layer.js';
+import { defineLayer, weight, THROUGH_OPS } from '../layer.js';
 import { elu, gelu, leakyRelu, relu, silu, softmax } from '../ops.js';
 import { bool, float as floatArg, nullable, int, oneOf, positiveInt } from '../signature.js';
 
@@ -13,7 +13,7 @@ export const ReLU = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => relu(m.g, m.tensor(x, 'input')),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const LeakyReLU = defineLayer({
@@ -22,7 +22,7 @@ export const LeakyReLU = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => leakyRelu(m.g, m.tensor(x, 'input'), m.args.negative_slope),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const Sigmoid = defineLayer({
@@ -31,7 +31,7 @@ export const Sigmoid = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => m.g.unary('Sigmoid', m.tensor(x, 'input')),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const Tanh = defineLayer({
@@ -40,7 +40,7 @@ export const Tanh = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => m.g.unary('Tanh', m.tensor(x, 'input')),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const GELU = defineLayer({
@@ -49,7 +49,7 @@ export const GELU = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => gelu(m.g, m.tensor(x, 'input'), m.args.approximate),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const ELU = defineLayer({
@@ -58,7 +58,7 @@ export const ELU = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => elu(m.g, m.tensor(x, 'input'), m.args.alpha),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const SiLU = defineLayer({
@@ -67,7 +67,7 @@ export const SiLU = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => silu(m.g, m.tensor(x, 'input')),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const Softmax = defineLayer({
@@ -76,7 +76,7 @@ export const Softmax = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => softmax(m.g, m.tensor(x, 'input'), m.args.dim),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const LogSoftmax = defineLayer({
@@ -85,7 +85,7 @@ export const LogSoftmax = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => softmax(m.g, m.tensor(x, 'input'), m.args.dim, true),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 /** ReLU6 = Hardtanh(0, 6). */
@@ -98,7 +98,7 @@ export const ReLU6 = defineLayer({
     const t = m.tensor(x, 'input');
     return m.g.op('Clip', [t, m.g.constFloat([0], []), m.g.constFloat([6], [])], {}, { shape: t.shape });
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const Hardtanh = defineLayer({
@@ -113,7 +113,7 @@ export const Hardtanh = defineLayer({
     const t = m.tensor(x, 'input');
     return m.g.op('Clip', [t, m.g.constFloat([m.args.min_val], []), m.g.constFloat([m.args.max_val], [])], {}, { shape: t.shape });
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 /** Softplus(x) = log(1 + exp(beta x)) / beta, and x itself where beta x > threshold. */
@@ -131,7 +131,7 @@ export const Softplus = defineLayer({
     const linear = g.op('Greater', [bx, g.constFloat([a.threshold], [])], {}, { shape: t.shape, dtype: 'bool' });
     return g.op('Where', [linear, t, sp], {}, { shape: t.shape });
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 /** Hardswish(x) = x * relu6(x + 3) / 6: ONNX HardSwish is the same function. */
@@ -141,7 +141,7 @@ export const Hardswish = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => m.g.unary('HardSwish', m.tensor(x, 'input')),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 /** Hardsigmoid(x) = relu6(x + 3) / 6 = ONNX HardSigmoid(alpha=1/6, beta=1/2). */
@@ -151,7 +151,7 @@ export const Hardsigmoid = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => m.g.unary('HardSigmoid', m.tensor(x, 'input'), { alpha: float(1 / 6), beta: float(0.5) }),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 /** Mish(x) = x * tanh(softplus(x)); ONNX Mish needs opset 18. */
@@ -164,7 +164,7 @@ export const Mish = defineLayer({
     const t = m.tensor(x, 'input');
     return m.g.op('Mul', [t, m.g.unary('Tanh', m.g.unary('Softplus', t))], {}, { shape: t.shape });
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const Softsign = defineLayer({
@@ -173,7 +173,7 @@ export const Softsign = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => m.g.unary('Softsign', m.tensor(x, 'input')),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 /** PReLU: one learnable slope, or one per channel (dim 1). */
@@ -194,5 +194,5 @@ export const PReLU = defineLayer({
     }
     return g.op('PRelu', [t, slope], {}, { shape: t.shape });
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });

@@ -3,7 +3,7 @@
  * PyTorch's weight layouts ([out, in/groups, *k] and [in, out/groups, *k]).
  */
 import { type Dim, isStatic, showShape } from '../dims.js';
-import { type ModuleCtx, defineLayer, fanInBound, weight } from '../layer.js';
+import { type ModuleCtx, defineLayer, fanInBound, weight, THROUGH_OPS } from '../layer.js';
 import { bool, convPadding, ints, oneOf, positiveInt } from '../signature.js';
 import type { Tensor } from '../graph-builder.js';
 
@@ -83,7 +83,7 @@ function conv(n: number) {
         kernel_shape: a.kernel_size, strides: a.stride, pads: [...begin, ...end], dilations: a.dilation, group: a.groups,
       }, { shape: [x.shape[0]!, a.out_channels, ...spatial] });
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 
@@ -146,7 +146,7 @@ function convTranspose(n: number) {
         group: a.groups, output_padding: a.output_padding,
       }, { shape: [x.shape[0]!, a.out_channels, ...spatial] });
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 

@@ -1,5 +1,7 @@
 /** nn.Embedding: a row lookup, ONNX Gather on axis 0. */
+import type { Tensor } from '../graph-builder.js';
 import { defineLayer, weight } from '../layer.js';
+import { scatterAdd } from '../op-grads/shape.js';
 import { bool, float, nullable, int, positiveInt } from '../signature.js';
 
 export const Embedding = defineLayer({
@@ -25,5 +27,17 @@ export const Embedding = defineLayer({
     if (x.dtype !== 'int64') m.fail('ARCH_SHAPE_MISMATCH', `expects int64 indices, got a ${x.dtype} input (declare the input with dtype "int64")`);
     return m.g.op('Gather', [m.param('weight'), x], { axis: 0 }, { shape: [...x.shape, m.args.embedding_dim] });
   },
-  backward: null,
+  /** embedding_backward: each looked-up row's gradient is added into its row; padding_idx's row gets none. */
+  backward(m, saved, dy) {
+    const { g, args: a } = m;
+    if (a.scale_grad_by_freq) m.fail('TRAIN_NOT_DIFFERENTIABLE', 'scale_grad_by_freq=True has no gradient rule');
+    const w = m.param('weight');
+    let dw = scatterAdd(g, w, saved.inputs[0] as Tensor, dy, 0);
+    if (a.padding_idx !== null) {
+      const keep = new Float32Array(a.num_embeddings).fill(1);
+      keep[a.padding_idx < 0 ? a.padding_idx + a.num_embeddings : a.padding_idx] = 0;
+      dw = g.op('Mul', [dw, g.constFloat(keep, [a.num_embeddings, 1])], {}, { shape: w.shape });
+    }
+    return { inputs: [null], params: { weight: dw } };
+  },
 });

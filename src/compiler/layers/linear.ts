@@ -1,6 +1,6 @@
 /** nn.Linear, nn.Identity, nn.Bilinear-free dense layers. */
 import { float } from '../graph-builder.js';
-import { defineLayer, fanInBound, weight } from '../layer.js';
+import { defineLayer, fanInBound, weight, THROUGH_OPS } from '../layer.js';
 import { matmul } from '../ops.js';
 import { bool, positiveInt } from '../signature.js';
 
@@ -28,7 +28,7 @@ export const Linear = defineLayer({
     const y = matmul(g, x, g.transpose(w, [1, 0]));
     return b ? g.op('Add', [y, b], {}, { shape }) : y;
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 /** https://pytorch.org/docs/stable/generated/torch.nn.Identity.html: accepts and ignores any arguments. */
@@ -38,5 +38,5 @@ export const Identity = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [input]) => m.tensor(input, 'input'),
-  backward: null,
+  backward: THROUGH_OPS,
 });

@@ -1,7 +1,7 @@
 /** Pooling: MaxPool, AvgPool and the adaptive pools, 1-3 spatial dims. */
 import { type Dim, isStatic, showShape } from '../dims.js';
 import type { GraphBuilder, Tensor } from '../graph-builder.js';
-import { type ModuleCtx, defineLayer } from '../layer.js';
+import { type ModuleCtx, defineLayer, THROUGH_OPS } from '../layer.js';
 import { matmul } from '../ops.js';
 import { bool, ints, nullable, optionalInts, positiveInt } from '../signature.js';
 
@@ -65,7 +65,7 @@ function maxPool(n: number) {
       const x = m.tensor(input, 'input', [n + 2]);
       return pool(m, 'MaxPool', x, a.kernel_size, a.stride ?? a.kernel_size, a.padding, a.dilation, a.ceil_mode, {});
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 
@@ -110,7 +110,7 @@ function avgPool(n: number) {
       const kProd = a.kernel_size.reduce((p, k) => p * k, 1);
       return g.op('Mul', [y, g.constFloat([kProd / a.divisor_override], [])], {}, { shape: y.shape });
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 
@@ -171,7 +171,7 @@ function adaptivePool(n: number, kind: 'Avg' | 'Max') {
       outs.forEach((o, i) => { if (o !== lens[i]) y = adaptiveAxis(g, y, 2 + i, o as number); });
       return y;
     },
-    backward: null,
+    backward: THROUGH_OPS,
   });
 }
 

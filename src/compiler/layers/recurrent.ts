@@ -6,26 +6,16 @@
  *
  * Gate orders: PyTorch LSTM (i, f, g, o) vs ONNX (i, o, f, c); PyTorch GRU (r, z, n) vs ONNX
  * (z, r, h). PyTorch's GRU applies the reset gate after the hidden matmul: linear_before_reset=1.
+ *
+ * In a training graph the forward is a Scan over time instead and the backward a reverse Scan
+ * (recurrent-train.ts).
  */
 import { dimEq, showShape } from '../dims.js';
 import type { Tensor } from '../graph-builder.js';
 import { type ModuleCtx, type ParamSpec, defineLayer, weight } from '../layer.js';
+import { type Mode, type RecurrentArgs, recurrentBackward, recurrentTrainForward } from './recurrent-train.js';
 import { bool, float, oneOf, positiveInt, int } from '../signature.js';
 import { type Value, isTensor } from '../values.js';
-
-type Mode = 'RNN' | 'LSTM' | 'GRU';
-
-interface RecurrentArgs {
-  input_size: number;
-  hidden_size: number;
-  num_layers: number;
-  bias: boolean;
-  batch_first: boolean;
-  dropout: number;
-  bidirectional: boolean;
-  proj_size?: number;
-  nonlinearity?: 'tanh' | 'relu';
-}
 
 const GATES: Record<Mode, number> = { RNN: 1, LSTM: 4, GRU: 3 };
 /** ONNX gate block i is PyTorch gate block ORDER[i]. */
@@ -91,6 +81,7 @@ function forward(mode: Mode, m: ModuleCtx<RecurrentArgs>, input: Value | undefin
     }
     checkState(m, h0, 'h_0', batch);
   }
+  if (g.differentiable) return recurrentTrainForward(mode, m, seqFirst, h0, c0);
   const nd = a.bidirectional ? 2 : 1;
   const h = a.hidden_size;
   const direction = a.bidirectional ? 'bidirectional' : 'forward';
@@ -145,7 +136,7 @@ function recurrent(mode: Mode) {
     },
     params: (a) => recurrentParams(mode, a),
     forward: (m, [input, hx]) => forward(mode, m, input, hx),
-    backward: null,
+    backward: (m, saved) => recurrentBackward(mode, m, saved),
   });
 }
 

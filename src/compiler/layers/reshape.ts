@@ -1,6 +1,6 @@
 /** nn.Flatten and nn.Unflatten. */
 import { dimEq, dimMul, showShape } from '../dims.js';
-import { defineLayer } from '../layer.js';
+import { defineLayer, THROUGH_OPS } from '../layer.js';
 import { flatten } from '../ops.js';
 import { int, intList } from '../signature.js';
 
@@ -10,7 +10,7 @@ export const Flatten = defineLayer({
   inputs: ['input'],
   params: () => [],
   forward: (m, [x]) => flatten(m.g, m.tensor(x, 'input'), m.args.start_dim, m.args.end_dim),
-  backward: null,
+  backward: THROUGH_OPS,
 });
 
 export const Unflatten = defineLayer({
@@ -35,5 +35,5 @@ export const Unflatten = defineLayer({
     }
     return g.reshape(x, [...x.shape.slice(0, axis), ...sizes, ...x.shape.slice(axis + 1)]);
   },
-  backward: null,
+  backward: THROUGH_OPS,
 });
