@@ -61,7 +61,7 @@ const cpuMs = (from: NodeJS.CpuUsage) => {
   return (u.user + u.system) / 1000;
 };
 
-interface CompileTimes { compile: number; session: number; compileCpu: number; sessionCpu: number }
+interface CompileTimes { compile: number; session: number; compileCpu: number; sessionCpu: number; firstRequest: number }
 
 async function timeCompile(weights: string, repeats: number): Promise<CompileTimes> {
   const runs: CompileTimes[] = [];
@@ -75,16 +75,19 @@ async function timeCompile(weights: string, repeats: number): Promise<CompileTim
     const s = await createSession(model.onnx, { engine: 'native', intraOpThreads: threads });
     const t2 = performance.now();
     const sessionCpu = cpuMs(c1);
+    await s.run(input(1)); // the first request pays for ORT's lazy allocations
+    const t3 = performance.now();
     await s.release();
-    runs.push({ compile: t1 - t0, session: t2 - t1, compileCpu, sessionCpu });
+    runs.push({ compile: t1 - t0, session: t2 - t1, compileCpu, sessionCpu, firstRequest: t3 - t2 });
   }
   const m = (k: keyof CompileTimes) => median(runs.map((r) => r[k]));
-  return { compile: m('compile'), session: m('session'), compileCpu: m('compileCpu'), sessionCpu: m('sessionCpu') };
+  return { compile: m('compile'), session: m('session'), compileCpu: m('compileCpu'), sessionCpu: m('sessionCpu'), firstRequest: m('firstRequest') };
 }
 
 function showCompile(what: string, t: CompileTimes): string {
   return `resnet18 from ${what}: compile ${t.compile.toFixed(0)} ms + session ${t.session.toFixed(0)} ms = ${(t.compile + t.session).toFixed(0)} ms wall`
-    + ` (CPU ${t.compileCpu.toFixed(0)} + ${t.sessionCpu.toFixed(0)} = ${(t.compileCpu + t.sessionCpu).toFixed(0)} ms; target < 1500 ms)`;
+    + ` (CPU ${t.compileCpu.toFixed(0)} + ${t.sessionCpu.toFixed(0)} = ${(t.compileCpu + t.sessionCpu).toFixed(0)} ms; target < 1500 ms);`
+    + ` first request (batch 1) ${t.firstRequest.toFixed(0)} ms`;
 }
 
 function input(batch: number): Record<string, TensorData> {
