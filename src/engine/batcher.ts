@@ -55,7 +55,8 @@ interface Job {
 }
 
 export class Batcher {
-  private queue: Job[] = [];
+  /** Waiting jobs from `head` on; slots before `head` are cleared so their tensors can be freed. */
+  private queue: (Job | undefined)[] = [];
   private head = 0; // index of the oldest job; the array is compacted lazily
   private delayTimer: NodeJS.Timeout | undefined;
   private delayAt = 0;
@@ -135,13 +136,13 @@ export class Batcher {
     while (this.head < this.queue.length) {
       const j = this.queue[this.head]!;
       if (j.settled) {
-        this.head++;
+        this.queue[this.head++] = undefined;
         continue;
       }
       if (jobs.length > 0 && (j.solo || rows + j.rows > this.opts.batchSize || !sameSampleShape(jobs[0]!, j))) break;
       jobs.push(j);
       rows += j.rows;
-      this.head++;
+      this.queue[this.head++] = undefined;
       if (!this.opts.batchable || j.solo) break;
     }
     if (this.head > 1024 && this.head * 2 > this.queue.length) {
@@ -195,10 +196,11 @@ export class Batcher {
 
   private expire(now: number): void {
     while (this.head < this.queue.length && this.queue[this.head]!.deadline <= now) {
-      const j = this.queue[this.head++]!;
+      const j = this.queue[this.head]!;
+      this.queue[this.head++] = undefined;
       settle(j, nnsError('REQUEST_TIMEOUT', `model ${this.opts.label}: request waited ${Math.round(now - j.arrivedAt)} ms in the queue, past responseTimeout ${this.opts.responseTimeoutMs} ms`));
     }
-    while (this.head < this.queue.length && this.queue[this.head]!.settled) this.head++;
+    while (this.head < this.queue.length && this.queue[this.head]!.settled) this.queue[this.head++] = undefined;
   }
 
   private armDelay(at: number): void {
