@@ -234,6 +234,8 @@ def cases():
         flat_image(3, 1, 9, 10), ce, classes(3, 3))
     add("maxpool2d_ties", lambda: seq(nn.Conv2d(1, 3, 3, padding=1), nn.MaxPool2d(3), nn.Flatten(), nn.Linear(3 * 3 * 3, 2)),
         flat_image(3, 1, 9, 10), mse, None)
+    add("adaptive_maxpool2d_global_ties", lambda: seq(nn.Conv2d(1, 3, 3, padding=1), nn.ReLU(), nn.AdaptiveMaxPool2d(1), nn.Flatten(), nn.Linear(3, 2)),
+        lambda: (torch.cat([torch.zeros(2, 1, 6, 6), torch.rand(1, 1, 6, 6)]),), mse, None)
     add("maxpool2d_ties_overlapping", lambda: seq(nn.Conv2d(1, 3, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1), nn.Flatten(), nn.Linear(3 * 5 * 5, 2)),
         flat_image(3, 1, 9, 10), mse, None)
     add("maxpool1d", lambda: seq(nn.Conv1d(3, 3, 1), nn.MaxPool1d(2), nn.Flatten(), nn.Linear(12, 2)), x(2, 3, 9), mse, None)

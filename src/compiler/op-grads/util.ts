@@ -2,7 +2,7 @@
  * Building blocks of the gradient rules: broadcasting undone by summation, shapes read at run
  * time where the batch is symbolic, float constants.
  */
-import { type Shape, broadcast, isStatic, dimEq } from '../dims.js';
+import { broadcast, dimEq, isStatic } from '../dims.js';
 import type { GraphBuilder, Tensor } from '../graph-builder.js';
 import type { Attr, NodeProto } from '../onnx-proto.js';
 import { binary, reduce } from '../ops.js';
@@ -16,7 +16,6 @@ export const sub = (g: GraphBuilder, a: Tensor, b: Tensor) => binary(g, 'Sub', a
 export const mul = (g: GraphBuilder, a: Tensor, b: Tensor) => binary(g, 'Mul', a, b);
 export const div = (g: GraphBuilder, a: Tensor, b: Tensor) => binary(g, 'Div', a, b);
 export const neg = (g: GraphBuilder, a: Tensor) => g.unary('Neg', a);
-export const scale = (g: GraphBuilder, a: Tensor, s: number) => (s === 1 ? a : mul(g, a, scalarF(g, s)));
 
 /** ReduceSum over axes, keepdims or not (opset 13+: axes are an input). */
 export function sum(g: GraphBuilder, x: Tensor, axes: number[], keepdims: boolean): Tensor {
@@ -115,8 +114,4 @@ export function attrs(node: NodeProto) {
       return a && a.type === 'string' ? a.value : dflt;
     },
   };
-}
-
-export function isScalarShape(s: Shape): boolean {
-  return s.every((d) => d === 1);
 }
