@@ -11,7 +11,8 @@
  *
  * Rounds alternate between nnserve and PyTorch (order flipped every round); each round's
  * median step time is taken, and the table gives the median over rounds and the speed ratio
- * (PyTorch ms / nnserve ms: above 1 means nnserve is faster).
+ * (PyTorch ms / nnserve ms: above 1 means nnserve is faster), for the whole step and for its
+ * forward + loss + backward part alone (the optimizer step is the rest).
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
@@ -43,6 +44,12 @@ const ARCH: Record<string, string> = {
 };
 const TARGET: Record<string, number> = { cnn: 1, mlp: 2, lstm: 2 };
 
+/** Medians of one round: the whole step, and forward + loss + backward alone. */
+interface Timing {
+  step: number;
+  fb: number;
+}
+
 /** PyTorch in a child process that times steps on request. */
 function startTorch() {
   const proc = spawn('/usr/bin/python3', [join(ROOT, 'bench/train_steps.py')], { stdio: ['pipe', 'pipe', 'inherit'] });
@@ -55,12 +62,12 @@ function startTorch() {
   const next = () => new Promise<string>((resolve, reject) => queue.push({ resolve, reject }));
   return {
     ready: next().then((l) => JSON.parse(l) as { torch_version: string }),
-    async steps(model: string, threads: number): Promise<number[]> {
+    async steps(model: string, threads: number): Promise<Timing> {
       const reply = next();
       proc.stdin!.write(`${JSON.stringify({ model, threads, batch: BATCH, warmup: WARMUP, steps: STEPS })}\n`);
-      const got = JSON.parse(await reply) as { step_ms: number[]; threads: number };
+      const got = JSON.parse(await reply) as { step_ms: number[]; forward_backward_ms: number[]; threads: number };
       if (got.threads !== threads) throw new Error(`PyTorch ran with ${got.threads} threads, not ${threads}`);
-      return got.step_ms;
+      return { step: median(got.step_ms), fb: median(got.forward_backward_ms) };
     },
     close: () => proc.stdin!.end(),
   };
@@ -75,15 +82,20 @@ async function ourStepper(model: string, threads: number, data: IdxDataset) {
   const optimizer = createOptimizer('Adam', { parameters }, { lr: 1e-3 });
   const { x, y } = data.getBatch(Uint32Array.from({ length: BATCH }, (_, i) => i));
   return {
-    async steps(): Promise<number[]> {
+    async steps(): Promise<Timing> {
       const times: number[] = [];
+      const fb: number[] = [];
       for (let i = 0; i < WARMUP + STEPS; i++) {
         const t0 = performance.now();
         const s = await graph.step(x, y);
+        const t1 = performance.now();
         optimizer.step(s.grads);
-        if (i >= WARMUP) times.push(performance.now() - t0);
+        if (i >= WARMUP) {
+          times.push(performance.now() - t0);
+          fb.push(t1 - t0);
+        }
       }
-      return times;
+      return { step: median(times), fb: median(fb) };
     },
     release: () => graph.release(),
   };
@@ -99,25 +111,31 @@ async function main(): Promise<void> {
   for (const model of MODELS) {
     for (const threads of THREADS) {
       const ours = await ourStepper(model, threads, data);
-      const oursMs: number[] = [];
-      const torchMs: number[] = [];
+      const oursT: Timing[] = [];
+      const torchT: Timing[] = [];
       for (let round = 0; round < ROUNDS; round++) {
-        const pair = [async () => oursMs.push(median(await ours.steps())), async () => torchMs.push(median(await torch.steps(model, threads)))];
+        const pair = [async () => oursT.push(await ours.steps()), async () => torchT.push(await torch.steps(model, threads))];
         if (round % 2) pair.reverse();
         for (const f of pair) await f();
-        log(`${model} threads ${threads} round ${round + 1}: nnserve ${r(oursMs.at(-1)!)} ms, PyTorch ${r(torchMs.at(-1)!)} ms`);
+        log(`${model} threads ${threads} round ${round + 1}: nnserve ${r(oursT.at(-1)!.step)} ms (fwd+bwd ${r(oursT.at(-1)!.fb)}), PyTorch ${r(torchT.at(-1)!.step)} ms (fwd+bwd ${r(torchT.at(-1)!.fb)})`);
       }
       await ours.release();
-      const a = median(oursMs);
-      const b = median(torchMs);
+      const a = median(oursT.map((t) => t.step));
+      const b = median(torchT.map((t) => t.step));
+      const fa = median(oursT.map((t) => t.fb));
+      const fb = median(torchT.map((t) => t.fb));
       const speed = b / a;
-      rows.push([model, threads, a, b, `${r(speed, 2)}x`, threads === 2 ? `${TARGET[model]}x ${speed >= TARGET[model]! ? 'met' : 'NOT met'}` : '']);
-      results.push({ model, threads, batch: BATCH, nnserve_ms: r(a), pytorch_ms: r(b), speed: r(speed, 2), target_at_2_threads: TARGET[model], rounds_nnserve_ms: oursMs.map((v) => r(v)), rounds_pytorch_ms: torchMs.map((v) => r(v)) });
+      rows.push([model, threads, a, b, `${r(speed, 2)}x`, fa, fb, `${r(fb / fa, 2)}x`, threads === 2 ? `${TARGET[model]}x: ${speed >= TARGET[model]! ? 'met' : 'NOT met'}` : '']);
+      results.push({
+        model, threads, batch: BATCH, nnserve_ms: r(a), pytorch_ms: r(b), speed: r(speed, 2),
+        nnserve_forward_backward_ms: r(fa), pytorch_forward_backward_ms: r(fb), forward_backward_speed: r(fb / fa, 2), target_at_2_threads: TARGET[model],
+        rounds_nnserve_ms: oursT.map((t) => r(t.step)), rounds_pytorch_ms: torchT.map((t) => r(t.step)),
+      });
       console.log(JSON.stringify(results.at(-1)));
     }
   }
   torch.close();
-  const md = table(['model', 'threads', 'nnserve ms/step', 'PyTorch ms/step', 'speed (PyTorch / nnserve)', 'target'], rows);
+  const md = table(['model', 'threads', 'nnserve ms/step', 'PyTorch ms/step', 'speed', 'nnserve fwd+bwd ms', 'PyTorch fwd+bwd ms', 'fwd+bwd speed', 'target (step, 2 threads)'], rows);
   // Other work on the machine slows PyTorch's OpenMP threads far more than ONNX Runtime's: say how busy it was.
   const load = [r(loadBefore, 2), r(loadavg()[0]!, 2)];
   console.log(`\nTraining step, batch ${BATCH}, Adam, medians of ${ROUNDS} rounds x ${STEPS} steps (PyTorch ${torch_version}, ${cpus().length} cores, 1-min load average ${load.join(' -> ')})\n\n${md}`);

@@ -5,7 +5,7 @@ rounds between nnserve and PyTorch in one run.
 
     /usr/bin/python3 bench/train_steps.py        # then, one JSON request a line on stdin:
     {"model": "cnn", "threads": 2, "batch": 64, "warmup": 10, "steps": 50}
-    -> {"step_ms": [...]}                          # one JSON line on stdout per request
+    -> {"step_ms": [...], "forward_backward_ms": [...]}   # one JSON line on stdout per request
 
 Models (tools/train_reference.py): "cnn" the seed's SimpleCNN on 1x28x28, "mlp" 784-512-512-10,
 "lstm" LSTM(28, 64) over Fashion-MNIST rows + Linear(64, 10). CrossEntropyLoss, Adam lr 1e-3,
@@ -35,17 +35,19 @@ def run(req, data):
     x, y = x[:req["batch"]], y[:req["batch"]]
     criterion = nn.CrossEntropyLoss()
     optimizer = optim.Adam(model.parameters(), lr=1e-3)
-    times = []
+    times, fb = [], []
     for i in range(req["warmup"] + req["steps"]):
         t0 = time.perf_counter()
         optimizer.zero_grad()
         loss = criterion(model(x), y)
         loss.backward()
+        t1 = time.perf_counter()
         optimizer.step()
         loss.item()
         if i >= req["warmup"]:
             times.append((time.perf_counter() - t0) * 1e3)
-    return {"step_ms": times, "threads": torch.get_num_threads()}
+            fb.append((t1 - t0) * 1e3)
+    return {"step_ms": times, "forward_backward_ms": fb, "threads": torch.get_num_threads()}
 
 
 def main():

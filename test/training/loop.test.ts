@@ -81,11 +81,8 @@ test('mini-batches with a partial last batch, BatchNorm, Adam + weight decay, cl
 
 test(
   'a small CNN on real Fashion-MNIST images follows PyTorch step by step',
-  // Real images have constant backgrounds, so many 2x2 pooling windows hold tied maxima: PyTorch
-  // sends the gradient to the first, the compiler's MaxPool rule to all of them (measured on the
-  // seed's SimpleCNN, 64 real images, same weights: conv1.weight's gradient 3.8x off, 2e-6 on
-  // noise images). Remove `todo` once src/compiler/op-grads/pool.ts picks the first maximum.
-  { todo: 'MaxPool backward with tied maxima (src/compiler/op-grads/pool.ts)' },
+  // Real images have constant backgrounds, so many 2x2 pooling windows hold tied maxima, and
+  // PyTorch sends the gradient to the first of them only (on noise images there are no ties).
   async () => {
     const r = await runTraining({
       architecture: join(ARCH, 'small_cnn.json'), weights: join(REF, 'cnn-minibatch-init.safetensors'),
