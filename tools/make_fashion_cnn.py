@@ -9,8 +9,9 @@ that script wrote), with Debian's torch 1.13:
 Data: the real Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist, override with
 FASHION_MNIST_DIR). Deterministic: fixed seed, one thread.
 
-Model: conv1 Conv2d(1, 16, 3, padding=1) -> ReLU -> MaxPool2d(2) -> conv2 Conv2d(16, 32, 3,
-padding=1) -> ReLU -> MaxPool2d(2) -> fc1 Linear(32*7*7, 128) -> ReLU -> fc2 Linear(128, 10).
+Model: tools/train_reference.py's SimpleCNN: conv1 Conv2d(1, 16, 3, padding=1) -> ReLU ->
+MaxPool2d(2) -> conv2 Conv2d(16, 32, 3, padding=1) -> ReLU -> MaxPool2d(2) -> fc1 Linear(32*7*7,
+128) -> ReLU -> fc2 Linear(128, 10).
 Training transform: ToTensor, Normalize((0.2860,), (0.3530,)) (the training set's mean and
 std); served by nnserve's image_classifier with the same steps (model-config.yaml `image:`).
 
@@ -32,23 +33,24 @@ import io
 import json
 import os
 import struct
+import sys
 import time
 
-import numpy as np
 import onnx
 import torch
-import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 from torchvision import transforms
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fashion_mnist  # noqa: E402
+from fashion_mnist import CLASSES  # noqa: E402
+from train_reference import SimpleCNN  # noqa: E402
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUT = os.path.join(ROOT, "tools", "models", "fashion_cnn")
 GOLDEN = os.path.join(ROOT, "test", "fixtures", "golden", "images")
 PNGS = os.path.join(ROOT, "test", "fixtures", "images", "fashion-1000.pngs")
-FASHION_DIR = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
-CLASSES = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-           "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
 MEAN, STD = 0.2860, 0.3530
 SEED, EPOCHS, BATCH, LR = 0, 4, 64, 1e-3
 
@@ -56,43 +58,8 @@ torch.set_num_threads(2)
 torch.manual_seed(SEED)
 
 
-class SimpleCNN(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.conv1 = nn.Conv2d(1, 16, 3, padding=1)
-        self.pool = nn.MaxPool2d(2, 2)
-        self.conv2 = nn.Conv2d(16, 32, 3, padding=1)
-        self.fc1 = nn.Linear(32 * 7 * 7, 128)
-        self.fc2 = nn.Linear(128, 10)
-        self.relu = nn.ReLU()
-
-    def forward(self, x):
-        x = self.pool(self.relu(self.conv1(x)))
-        x = self.pool(self.relu(self.conv2(x)))
-        x = x.view(-1, 32 * 7 * 7)
-        x = self.relu(self.fc1(x))
-        return self.fc2(x)
-
-
-def read_idx(name):
-    with gzip.open(os.path.join(FASHION_DIR, name), "rb") as f:
-        data = f.read()
-    magic, n = struct.unpack(">II", data[:8])
-    if magic == 2051:
-        rows, cols = struct.unpack(">II", data[8:16])
-        return np.frombuffer(data, np.uint8, offset=16).reshape(n, rows, cols)
-    return np.frombuffer(data, np.uint8, offset=8)
-
-
-def normalise(u8):
-    # ToTensor + Normalize on a uint8 [N, 28, 28] array, in float32 as torchvision computes it.
-    t = torch.from_numpy(u8.copy()).float().div(255).unsqueeze(1)
-    return (t - MEAN) / STD
-
-
 def train():
-    x = normalise(read_idx("train-images-idx3-ubyte.gz"))
-    y = torch.from_numpy(read_idx("train-labels-idx1-ubyte.gz").astype(np.int64))
+    x, y = fashion_mnist.tensors("train", mean=MEAN, std=STD)
     model = SimpleCNN()
     opt = torch.optim.Adam(model.parameters(), lr=LR)
     g = torch.Generator().manual_seed(SEED)
@@ -114,8 +81,7 @@ def train():
 
 def main():
     model, loss = train()
-    xt = normalise(read_idx("t10k-images-idx3-ubyte.gz"))
-    yt = torch.from_numpy(read_idx("t10k-labels-idx1-ubyte.gz").astype(np.int64))
+    xt, yt = fashion_mnist.tensors("test", mean=MEAN, std=STD)
     with torch.no_grad():
         acc10k = (model(xt).argmax(1) == yt).float().mean().item()
     print(f"test accuracy (10000): {acc10k:.4f}")

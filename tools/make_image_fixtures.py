@@ -49,6 +49,7 @@ import json
 import os
 import shutil
 import struct
+import sys
 import zlib
 
 import numpy as np
@@ -56,11 +57,13 @@ import torch
 from PIL import Image
 from torchvision import transforms
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fashion_mnist  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 IMAGES = os.path.join(ROOT, "test", "fixtures", "images")
 GOLDEN = os.path.join(ROOT, "test", "fixtures", "golden", "images")
 SKIMAGE = os.environ.get("SKIMAGE_DATA", "/usr/lib/python3/dist-packages/skimage/data")
-FASHION_DIR = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 
 IMAGENET_MEAN = [0.485, 0.456, 0.406]
 IMAGENET_STD = [0.229, 0.224, 0.225]
@@ -99,16 +102,6 @@ def bomb_png(path, side=30000):
         f.write(chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 1, 0, 0, 0, 0)))
         f.write(chunk(b"IDAT", idat))
         f.write(chunk(b"IEND", b""))
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    magic, n = struct.unpack(">II", data[:8])
-    if magic == 2051:
-        rows, cols = struct.unpack(">II", data[8:16])
-        return np.frombuffer(data, np.uint8, offset=16).reshape(n, rows, cols)
-    return np.frombuffer(data, np.uint8, offset=8)
 
 
 class Identity(torch.nn.Module):
@@ -206,7 +199,7 @@ def main():
         f.write(jpg[: len(jpg) // 2])
     bomb_png(os.path.join(IMAGES, "bomb.png"))
 
-    images = read_idx(os.path.join(FASHION_DIR, "t10k-images-idx3-ubyte.gz"))[:1000]
+    images, _ = fashion_mnist.load("test", 1000)
     with open(os.path.join(IMAGES, "fashion-1000.pngs"), "wb") as f:
         for img in images:
             buf = io.BytesIO()

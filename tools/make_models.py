@@ -34,10 +34,8 @@ onnxruntime against the goldens when the Python onnxruntime module is
 importable (otherwise that step is skipped).
 """
 
-import gzip
 import json
 import os
-import struct
 import sys
 
 import numpy as np
@@ -47,17 +45,16 @@ import torch.optim as optim
 
 import onnx
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import fashion_mnist  # noqa: E402
+from fashion_mnist import CLASSES as FASHION_CLASSES  # noqa: E402
+from train_reference import NeuralNet  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MODELS = os.path.join(ROOT, "tools", "models")
 FIXTURE_MODELS = os.path.join(ROOT, "test", "fixtures", "models")
 GOLDEN = os.path.join(ROOT, "test", "fixtures", "golden")
-FASHION_DIR = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 OPSET = 17
-
-FASHION_CLASSES = [
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
-]
 
 torch.set_num_threads(1)
 torch.use_deterministic_algorithms(True)
@@ -132,21 +129,7 @@ def model_config_yaml(**kv):
 
 
 # ----------------------------------------------------------------------------
-# 1. seed tutorial NeuralNet
-
-class NeuralNet(nn.Module):
-    def __init__(self, input_size, hidden_size, output_size):
-        super(NeuralNet, self).__init__()
-        self.fc1 = nn.Linear(input_size, hidden_size)
-        self.relu = nn.ReLU()
-        self.fc2 = nn.Linear(hidden_size, output_size)
-
-    def forward(self, x):
-        out = self.fc1(x)
-        out = self.relu(out)
-        out = self.fc2(out)
-        return out
-
+# 1. seed tutorial NeuralNet (the class is tools/train_reference.py's)
 
 def train_neuralnet(seed):
     torch.manual_seed(seed)
@@ -201,33 +184,13 @@ def make_neuralnet():
 # ----------------------------------------------------------------------------
 # 2. Fashion-MNIST MLP
 
-def read_idx(name):
-    path = os.path.join(FASHION_DIR, name)
-    opener = open
-    if not os.path.exists(path) and os.path.exists(path + ".gz"):
-        path += ".gz"
-    if path.endswith(".gz"):
-        opener = gzip.open
-    with opener(path, "rb") as f:
-        data = f.read()
-    magic, = struct.unpack(">I", data[:4])
-    ndim = magic & 0xFF
-    assert (magic >> 8) == 0x08, f"{path}: expected unsigned byte IDX, magic {magic:#x}"
-    dims = struct.unpack(">" + "I" * ndim, data[4:4 + 4 * ndim])
-    arr = np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim)
-    return arr.reshape(dims)
-
-
 def load_fashion():
-    def images(name):
-        a = read_idx(name)
-        return torch.from_numpy(a.reshape(a.shape[0], -1).astype(np.float32) / np.float32(255.0))
+    def split(name):
+        images, labels = fashion_mnist.load(name)
+        x = images.reshape(len(images), -1).astype(np.float32) / np.float32(255.0)
+        return torch.from_numpy(x), torch.from_numpy(labels.astype(np.int64))
 
-    def labels(name):
-        return torch.from_numpy(read_idx(name).astype(np.int64))
-
-    return (images("train-images-idx3-ubyte"), labels("train-labels-idx1-ubyte"),
-            images("t10k-images-idx3-ubyte"), labels("t10k-labels-idx1-ubyte"))
+    return (*split("train"), *split("test"))
 
 
 def fashion_mlp():

@@ -12,7 +12,8 @@ Writes test/fixtures/training/:
                       of each param group after construction and after each of 100+ steps.
   clip.json           torch.nn.utils.clip_grad_norm_ / clip_grad_value_ results.
   fashion-mnist.json  counts, first labels and pixel facts of /usr/share/datasets/fashion-mnist
-                      read with gzip + numpy (not with the code under test).
+                      read with gzip + numpy by tools/fashion_mnist.py (not with the code under
+                      test; override the folder with FASHION_MNIST_DIR).
   image-folder/       a small class-per-folder tree of PNGs, and image-folder.json with
                       torchvision.datasets.ImageFolder's classes, samples and ToTensor() values.
 
@@ -21,7 +22,6 @@ torch objects a user would write for them.
 """
 import base64
 import fnmatch
-import gzip
 import json
 import math
 import os
@@ -34,8 +34,10 @@ from torch.optim import lr_scheduler as S
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
+sys.path.insert(0, HERE)
+import fashion_mnist  # noqa: E402
+
 OUT = os.path.join(ROOT, "test", "fixtures", "training")
-FASHION = "/usr/share/datasets/fashion-mnist"
 STEPS = 20
 
 
@@ -273,23 +275,13 @@ def make_clip():
 
 # --- Fashion-MNIST facts ---------------------------------------------------------------------
 
-def read_idx_gz(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    assert data[0] == 0 and data[1] == 0 and data[2] == 8, path
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
 def make_fashion_mnist():
-    if not os.path.isdir(FASHION):
-        print(f"skipping fashion-mnist.json: no {FASHION}", file=sys.stderr)
+    if not os.path.isdir(fashion_mnist.DIR):
+        print(f"skipping fashion-mnist.json: no {fashion_mnist.DIR}", file=sys.stderr)
         return
     out = {}
-    for split, prefix in [("train", "train"), ("test", "t10k")]:
-        images = read_idx_gz(os.path.join(FASHION, f"{prefix}-images-idx3-ubyte.gz"))
-        labels = read_idx_gz(os.path.join(FASHION, f"{prefix}-labels-idx1-ubyte.gz"))
+    for split in ["train", "test"]:
+        images, labels = fashion_mnist.load(split)
         first = images[0].astype(np.float64)
         out[split] = {
             "count": int(images.shape[0]), "image_dims": list(images.shape[1:]),

@@ -31,7 +31,8 @@ bench/train-fashion-cnn.ts, written as the seed tutorial writes them (5.6, 6.5, 
                 what src/training/loss-metrics.ts computes for validation sets.
 
 Data: the real Fashion-MNIST IDX files (/usr/share/datasets/fashion-mnist, override with
-FASHION_MNIST_DIR), read with gzip + numpy. torch.set_num_threads(--threads, default 2).
+FASHION_MNIST_DIR), read with gzip + numpy (tools/fashion_mnist.py). torch.set_num_threads(--threads,
+default 2).
 Seeds differ from nnserve's (torch.manual_seed drives init and shuffling here), so the
 comparison is of accuracy over several seeds, not of weights.
 
@@ -39,7 +40,6 @@ Writes test/fixtures/training/reference/<task>.json (committed, so CI needs no t
 for `architectures`, test/fixtures/training/architectures/<model>.json via tools/torch_export.py.
 """
 import argparse
-import gzip
 import json
 import os
 import sys
@@ -53,9 +53,9 @@ import torch.optim as optim
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(HERE)
 sys.path.insert(0, HERE)
+from fashion_mnist import tensors as fashion  # noqa: E402
 from torch_export import architecture, dumps, save_safetensors  # noqa: E402
 
-FASHION = os.environ.get("FASHION_MNIST_DIR", "/usr/share/datasets/fashion-mnist")
 FIXTURES = os.path.join(ROOT, "test", "fixtures", "training")
 
 
@@ -113,26 +113,6 @@ class RowLSTM(nn.Module):
 def fashion_mlp():
     """The bench's 784-512-512-10 MLP."""
     return nn.Sequential(nn.Flatten(), nn.Linear(784, 512), nn.ReLU(), nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 10))
-
-
-def read_idx(path):
-    with gzip.open(path, "rb") as f:
-        data = f.read()
-    ndim = data[3]
-    dims = [int.from_bytes(data[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim)]
-    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(dims)
-
-
-def fashion(split, limit=None, mean=0.5, std=0.5):
-    """x float32 [N, 1, 28, 28] as ToTensor() + Normalize((mean,), (std,)); y int64 [N]."""
-    prefix = "train" if split == "train" else "t10k"
-    images = read_idx(os.path.join(FASHION, f"{prefix}-images-idx3-ubyte.gz"))
-    labels = read_idx(os.path.join(FASHION, f"{prefix}-labels-idx1-ubyte.gz"))
-    if limit is not None:
-        images, labels = images[:limit], labels[:limit]
-    x = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
-    x = (x - mean) / std
-    return x, torch.from_numpy(labels.astype(np.int64))
 
 
 def accuracy(model, x, y, batch_size=1000):
