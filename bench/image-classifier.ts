@@ -17,7 +17,7 @@ import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  cpuMs, freePort, log, machineBusyMs, median, r, ROOT, runWrk, startChild, table, waitHttpOk, waitQuiet, CORES, type WrkResult,
+  cpuMs, freePort, NODE_FLAGS, log, machineBusyMs, median, r, ROOT, runWrk, startChild, table, waitHttpOk, waitQuiet, CORES, type WrkResult,
 } from './lib.js';
 
 function flag(name: string, def: string): string {
@@ -80,11 +80,11 @@ async function main(): Promise<void> {
 
   const [pi, pm, px] = [await freePort(), await freePort(), await freePort()];
   const inference = `http://127.0.0.1:${pi}`;
-  const server = startChild(process.execPath, [CLI, 'start', '--model-store', store, '--models', 'resnet18.mar'], {
+  const server = startChild(process.execPath, [...NODE_FLAGS, CLI, 'start', '--model-store', store, '--models', 'resnet18.mar'], {
     logFile: join(LOGS, 'nnserve.log'),
     env: { NNSERVE_INFERENCE_ADDRESS: inference, NNSERVE_MANAGEMENT_ADDRESS: `http://127.0.0.1:${pm}`, NNSERVE_METRICS_ADDRESS: `http://127.0.0.1:${px}` },
   });
-  const bare = startChild(process.execPath, [join(ROOT, 'dist/bench/bare-ort.js'), onnx, '--batch', '8', '--threads', '2', '--warmup', '3', '--serve'],
+  const bare = startChild(process.execPath, [...NODE_FLAGS, join(ROOT, 'dist/bench/bare-ort.js'), onnx, '--batch', '8', '--threads', '2', '--warmup', '3', '--serve'],
     { logFile: join(LOGS, 'bare-ort.log') });
   const bareReady = bare.waitFor(/^READY$/); // registered now: it may print before the server is up
   const url = `${inference}/predictions/resnet18`;

@@ -4,15 +4,17 @@
  * machine's cores, so every figure is for "server + client on the same box".
  *
  *   node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S]
- *                          [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]
+ *                          [--resnet-workers N] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]
  *
  * (a) tiny-mlp   model-store/neuralnet.mar via POST /predictions/neuralnet {"data":[[1.5]]}, c=32,
  *                vs bench/echo-server.ts (bare Fastify POST /echo) with the same body and client.
  * (b) resnet18   POST /v2/models/resnet18/infer, binary tensor extension, one [1,3,224,224] image
- *                per request, c=8, archive with minWorkers 1 / batchSize 8 / maxBatchDelay 10 and
- *                2 intra-op threads, vs bench/bare-ort.ts (createSession, batch 8, 2 threads).
- * (c) mem        (1) VmRSS of the server during the (b) rounds vs VmRSS of bare-ort during its
- *                rounds (`--only mem` runs the (b) rounds for it); (2) VmRSS of a fresh tiny-model
+ *                per request, c=8, archive with batchSize 8 / maxBatchDelay 10 and --resnet-workers
+ *                (default 1) workers of cores/workers intra-op threads, vs bench/bare-ort.ts
+ *                (createSession, batch 8, 2 threads): the same thread budget. (Two 1-thread
+ *                workers measured worse, 0.78: two sessions running at once slow each other.)
+ * (c) mem        (1) VmRSS of a one-worker (one session, 2 threads) server under the (b) load vs
+ *                VmRSS of bare-ort during its rounds; (2) VmRSS of a fresh tiny-model
  *                server every 10% of --mem-requests (default 100k) requests (alone: `--only mem-flat`).
  *
  * Rounds alternate between the server and its reference (order flipped every round) and the
@@ -37,7 +39,7 @@ import { selfTimes } from './cpuprofile.js';
 import { fixedImages, IMAGE_FLOATS } from './data.js';
 import {
   acquireBenchLock, batchSizeCounters, CORES, cpuMs, freePort, log, machineBusyMs, median, procStatusKb, r, ROOT, runWrk, sampleRss, slope,
-  startChild, stopAllChildren, table, waitHttpOk, waitQuiet, type Child, type WrkResult,
+  NODE_FLAGS, startChild, stopAllChildren, table, waitHttpOk, waitQuiet, type Child, type WrkResult,
 } from './lib.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -50,7 +52,7 @@ const val = (f: string): string | undefined => {
   return i >= 0 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') ? argv[i + 1] : undefined;
 };
 if (has('--help') || has('-h')) {
-  console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
+  console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--resnet-workers N] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
   process.exit(0);
 }
 const QUICK = has('--quick');
@@ -58,6 +60,8 @@ const ROUNDS = Number(val('--rounds') ?? 3);
 const DURATION_S = Number(val('--duration') ?? (QUICK ? 3 : 10));
 const WARMUP_S = QUICK ? 2 : 3;
 const MEM_REQUESTS = Number(val('--mem-requests') ?? (QUICK ? 20_000 : 100_000));
+/** (b)'s workers (intra-op threads = cores / workers); (c1) always measures one worker, one session. */
+const RESNET_WORKERS = Number(val('--resnet-workers') ?? 1);
 const PROFILE = has('--profile');
 /** --nice N: run the bench and everything it starts at this priority (negative needs root), for shared machines. */
 const NICE = val('--nice');
@@ -131,7 +135,7 @@ async function startNnserve(name: string, store: string, models: string, env: No
   const [pi, pm, px] = [...ports] as [number, number, number];
   const inference = `http://127.0.0.1:${pi}`;
   const metrics = `http://127.0.0.1:${px}`;
-  const nodeArgs = profileArgs(name);
+  const nodeArgs = [...NODE_FLAGS, ...profileArgs(name)];
   // The server runs in a scratch folder and keeps its key file there, without snapshots (which
   // would be written into the model store and win over --models next time) or Redis: a bench run
   // must not change what a server someone else starts from this checkout loads or trusts.
@@ -237,7 +241,7 @@ async function benchTiny(): Promise<void> {
   writeFileSync(body, '{"data":[[1.5]]}');
   const nn = await startNnserve('tiny', join(ROOT, 'model-store'), 'neuralnet.mar');
   const echoPort = await freePort();
-  const echo = startChild(process.execPath, [...profileArgs('echo'), join(ROOT, 'dist/bench/echo-server.js'), String(echoPort)], { logFile: join(LOGS, 'echo.log') });
+  const echo = startChild(process.execPath, [...NODE_FLAGS, ...profileArgs('echo'), join(ROOT, 'dist/bench/echo-server.js'), String(echoPort)], { logFile: join(LOGS, 'echo.log') });
   await echo.waitFor(/^LISTENING/);
   const wrkLog = join(LOGS, 'wrk-tiny.log');
   const NAMES = ['nnserve', 'fastify-echo'] as const;
@@ -296,7 +300,7 @@ async function benchTiny(): Promise<void> {
     const ratioOfMedians = median(results.nnserve!.map((x) => x.rps)) / median(results['fastify-echo']!.map((x) => x.rps));
     emit({ bench: 'tiny-mlp', ratio_vs: 'fastify-echo', ratio: r(ratio), ratio_of_medians: r(ratioOfMedians), per_round: pairRatios.map((x) => r(x)), target: 0.6, pass: ratio >= 0.6 });
     rows.push(['ratio nnserve/echo', r(ratio), '', '', '', '', '', '', '', '', `per round ${fmtRounds(pairRatios)}; target >= 0.6: ${ratio >= 0.6 ? 'PASS' : 'MISS'}`]);
-    section(`(a) tiny MLP (neuralnet.mar, batchSize 32, maxBatchDelay 5) vs bare Fastify echo, c=32, ${ROUNDS} x ${DURATION_S} s, medians`,
+    section(`(a) tiny MLP (neuralnet.mar, batchSize 16, maxBatchDelay 5) vs bare Fastify echo, c=32, ${ROUNDS} x ${DURATION_S} s, medians`,
       table(['target', 'req/s', 'p50 ms', 'p99 ms', 'mean batch', 'server CPU µs/req', '(main thread)', 'wrk CPU µs/req', 'other load %', 'errors', 'req/s per round'], rows));
   } finally {
     await echo.stop();
@@ -318,13 +322,13 @@ function resnetModel(): string {
   return onnx;
 }
 
-function resnetArchive(onnx: string): string {
-  const cfgDir = join(CACHE, 'resnet18-config');
-  const store = join(CACHE, 'store-resnet18');
+function resnetArchive(onnx: string, workers: number): string {
+  const cfgDir = join(CACHE, `resnet18-config-w${workers}`);
+  const store = join(CACHE, `store-resnet18-w${workers}`);
   mkdirSync(cfgDir, { recursive: true });
   mkdirSync(store, { recursive: true });
   const cfg = join(cfgDir, 'model-config.yaml');
-  writeFileSync(cfg, 'minWorkers: 1\nmaxWorkers: 1\nbatchSize: 8\nmaxBatchDelay: 10\nresponseTimeout: 120\n');
+  writeFileSync(cfg, `minWorkers: ${workers}\nmaxWorkers: ${workers}\nbatchSize: 8\nmaxBatchDelay: 10\nresponseTimeout: 120\n`);
   const p = spawnSync(process.execPath, [CLI, 'archive', '--model-name', 'resnet18', '--version', '1.0', '--serialized-file', onnx,
     '--config-file', cfg, '--export-path', store, '-f'], { cwd: ROOT, encoding: 'utf8' });
   if (p.status !== 0) throw new Error(`nnserve archive failed: ${p.stderr}${p.stdout}`);
@@ -349,18 +353,20 @@ const mb = (kb: number) => kb / 1024;
 
 interface BareResult { images_per_s: number; p50_ms: number; p99_ms: number; runs: number; engine: string }
 
-async function benchResnet(report_b: boolean, report_mem: boolean): Promise<void> {
-  log(`(b) resnet18: ${ROUNDS} rounds x ${DURATION_S} s per target, c=8`);
+async function benchResnet(report_b: boolean, report_mem: boolean, workers: number): Promise<void> {
+  const threads = Math.max(1, Math.floor(CORES / workers));
+  const serving = `${workers} worker${workers > 1 ? 's' : ''} x ${threads} intra-op thread${threads > 1 ? 's' : ''}`;
+  log(`(${[report_b ? 'b' : '', report_mem ? 'c1' : ''].filter(Boolean).join(', ')}) resnet18, ${serving}: ${ROUNDS} rounds x ${DURATION_S} s per target, c=8`);
   const onnx = resnetModel();
-  const store = resnetArchive(onnx);
+  const store = resnetArchive(onnx, workers);
   const body = resnetBody();
-  const nn = await startNnserve('resnet18', store, 'resnet18.mar', {
-    NNSERVE_INTRA_OP_THREADS: '2',
+  const nn = await startNnserve(`resnet18-w${workers}`, store, 'resnet18.mar', {
+    NNSERVE_INTRA_OP_THREADS: String(threads),
     // 602,112 bytes of tensor + header per request fit TorchServe's default 6,553,500; raised
     // anyway so a larger header or a batched request is never the thing being measured.
     NNSERVE_MAX_REQUEST_SIZE: String(16 * 1024 * 1024),
   });
-  const bare = startChild(process.execPath, [join(ROOT, 'dist/bench/bare-ort.js'), onnx, '--batch', '8', '--threads', '2', '--warmup', '3', '--serve'],
+  const bare = startChild(process.execPath, [...NODE_FLAGS, join(ROOT, 'dist/bench/bare-ort.js'), onnx, '--batch', '8', '--threads', '2', '--warmup', '3', '--serve'],
     { logFile: join(LOGS, 'bare-ort.log') });
   const url = `${nn.inference}/v2/models/resnet18/infer`;
   const wrkOpts = {
@@ -432,11 +438,11 @@ async function benchResnet(report_b: boolean, report_mem: boolean): Promise<void
       const pairRatios = server.map((x, i) => x.rps / ref[i]!.images_per_s);
       const ratio = median(pairRatios);
       const tail = s.p99 / s.p50;
-      emit({ bench: 'resnet18', target: 'nnserve', img_s: r(s.ips), p50_ms: r(s.p50), p99_ms: r(s.p99), p99_over_p50: r(tail), mean_batch: r(s.batch), cpu_ms_per_img: r(s.cpuPerImg), main_thread_cpu_ms_per_img: r(s.mainPerImg), other_load_pct: r(s.other, 1), errors: s.errors, rounds: server.length, duration_s: DURATION_S, concurrency: 8 });
+      emit({ bench: 'resnet18', target: 'nnserve', workers, intra_op_threads: threads, img_s: r(s.ips), p50_ms: r(s.p50), p99_ms: r(s.p99), p99_over_p50: r(tail), mean_batch: r(s.batch), cpu_ms_per_img: r(s.cpuPerImg), main_thread_cpu_ms_per_img: r(s.mainPerImg), other_load_pct: r(s.other, 1), errors: s.errors, rounds: server.length, duration_s: DURATION_S, concurrency: 8 });
       emit({ bench: 'resnet18', target: 'ort-inprocess', img_s: r(o.ips), batch_run_p50_ms: r(o.p50), batch_run_p99_ms: r(o.p99), cpu_ms_per_img: r(o.cpuPerImg), other_load_pct: r(o.other, 1), batch: 8, intra_op_threads: 2, engine: ref[0]?.engine, rounds: ref.length, duration_s: DURATION_S });
       emit({ bench: 'resnet18', ratio_vs: 'ort-inprocess', ratio: r(ratio), ratio_of_medians: r(s.ips / o.ips), per_round: pairRatios.map((x) => r(x)), target: 0.9, pass: ratio >= 0.9 });
       emit({ bench: 'resnet18', metric: 'p99_over_p50', value: r(tail), target: 2, pass: tail <= 2 });
-      section(`(b) ResNet-18 over KServe v2 binary (1 image/request, c=8, batchSize 8, maxBatchDelay 10, 2 intra-op threads) vs in-process ORT batch 8, ${ROUNDS} x ${DURATION_S} s, medians`,
+      section(`(b) ResNet-18 over KServe v2 binary (1 image/request, c=8, batchSize 8, maxBatchDelay 10, ${serving}) vs in-process ORT batch 8 (one session, 2 intra-op threads), ${ROUNDS} x ${DURATION_S} s, medians`,
         table(['target', 'img/s', 'p50 ms', 'p99 ms', 'p99/p50', 'mean batch', 'CPU ms/img', 'other load %', 'errors', 'img/s per round'], [
           ['nnserve (latency per request)', s.ips, s.p50, s.p99, tail, s.batch, s.cpuPerImg, r(s.other, 1), s.errors, fmtRounds(server.map((x) => x.rps))],
           ['in-process ORT (latency per batch-8 run)', o.ips, o.p50, o.p99, o.p99 / o.p50, 8, o.cpuPerImg, r(o.other, 1), 0, fmtRounds(ref.map((x) => x.images_per_s))],
@@ -451,10 +457,10 @@ async function benchResnet(report_b: boolean, report_mem: boolean): Promise<void
       const bPeak = Math.max(...bareRss);
       const bMed = median(bareRss);
       const ratio = sPeak / bPeak;
-      emit({ bench: 'mem-resnet18', target: 'nnserve', rss_peak_mb: r(mb(sPeak)), rss_median_mb: r(mb(sMed)), vmhwm_mb: r(mb(serverHwm)), peak_per_round_mb: server.map((x) => r(mb(Math.max(...x.rss)))), samples: serverRss.length });
+      emit({ bench: 'mem-resnet18', target: 'nnserve', workers, intra_op_threads: threads, rss_peak_mb: r(mb(sPeak)), rss_median_mb: r(mb(sMed)), vmhwm_mb: r(mb(serverHwm)), peak_per_round_mb: server.map((x) => r(mb(Math.max(...x.rss)))), samples: serverRss.length });
       emit({ bench: 'mem-resnet18', target: 'bare-ort', rss_peak_mb: r(mb(bPeak)), rss_median_mb: r(mb(bMed)), vmhwm_mb: r(mb(bareHwm)), peak_per_round_mb: ref.map((x) => r(mb(Math.max(...x.rss)))), samples: bareRss.length });
       emit({ bench: 'mem-resnet18', ratio_vs: 'bare-ort', ratio: r(ratio), ratio_median: r(sMed / bMed), target: 1.3, pass: ratio <= 1.3 });
-      section('(c1) RSS serving ResNet-18 at batch 8 under load (VmRSS every 100 ms during the measured rounds)',
+      section(`(c1) RSS serving ResNet-18 at batch 8 under load, ${serving} (VmRSS every 100 ms during the measured rounds)`,
         table(['process', 'peak MiB', 'median MiB', 'VmHWM MiB (lifetime)', 'peak per round MiB', 'samples'], [
           ['nnserve server (incl. worker thread)', mb(sPeak), mb(sMed), mb(serverHwm), fmtRounds(server.map((x) => mb(Math.max(...x.rss)))), serverRss.length],
           ['bare Node + ORT session (bare-ort.ts)', mb(bPeak), mb(bMed), mb(bareHwm), fmtRounds(ref.map((x) => mb(Math.max(...x.rss)))), bareRss.length],
@@ -464,7 +470,7 @@ async function benchResnet(report_b: boolean, report_mem: boolean): Promise<void
   } finally {
     bare.proc.stdin!.end('EXIT\n');
     await bare.stop();
-    await stopNnserve(nn, 'resnet18');
+    await stopNnserve(nn, `resnet18-w${workers}`);
   }
 }
 
@@ -538,7 +544,12 @@ async function main(): Promise<void> {
   log(`machine: ${env}; code: ${rev}`);
   log(`logs in ${LOGS}${PROFILE ? `, CPU profiles in ${PROF_DIR} (figures are slowed by profiling)` : ''}`);
   if (ONLY.has('a')) await benchTiny();
-  if (ONLY.has('b') || ONLY.has('mem')) await benchResnet(ONLY.has('b'), ONLY.has('mem'));
+  // (c1) compares one ORT session with one: a server with one worker. (b) may run several.
+  if (ONLY.has('b') && ONLY.has('mem') && RESNET_WORKERS === 1) await benchResnet(true, true, 1);
+  else {
+    if (ONLY.has('b')) await benchResnet(true, false, RESNET_WORKERS);
+    if (ONLY.has('mem')) await benchResnet(false, true, 1);
+  }
   if (ONLY.has('mem') || ONLY.has('mem-flat')) await benchMemFlat();
 
   if (RESULTS_FILE) {

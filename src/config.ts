@@ -42,7 +42,7 @@ export interface Config {
   readonly max_batch_delay: number;
   /** Inference engine: onnxruntime-node ("native") or onnxruntime-web ("wasm"). @defaultValue native */
   readonly engine: EngineName;
-  /** ONNX Runtime intra-op threads per worker; 0 = cores / workers (never oversubscribe). @defaultValue 0 */
+  /** ONNX Runtime intra-op threads per worker; 0 = cores / workers (never oversubscribe), 1 for a model under 1 MiB. @defaultValue 0 */
   readonly intra_op_threads: number;
   /** CPU cores nnserve plans threads for. @defaultValue os.availableParallelism() */
   readonly number_of_cores: number;

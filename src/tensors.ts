@@ -27,17 +27,32 @@ export function fromNested(value: unknown, dtype: DType, what: string): TensorDa
   const dims = nestedShape(value, what);
   const size = dims.reduce((a, b) => a * b, 1);
   const data = typedArrayFor(dtype, size);
+  // The position ([i][j]...) is spelled out only for an error message: index[] holds it.
+  const index: number[] = new Array(dims.length).fill(0);
+  const path = (depth: number) => index.slice(0, depth).map((k) => `[${k}]`).join('');
   let i = 0;
-  const walk = (v: unknown, depth: number, path: string): void => {
-    if (depth === dims.length) {
-      if (i >= size) throw ragged(what, path);
-      writeElement(data, dtype, i++, v, what, path);
+  const walk = (v: unknown, depth: number): void => {
+    if (!Array.isArray(v) || v.length !== dims[depth]) throw ragged(what, path(depth));
+    if (depth === dims.length - 1) {
+      for (let k = 0; k < v.length; k++) {
+        const x: unknown = v[k];
+        // The common case (a finite number into a float tensor) skips the general checks.
+        if (dtype === 'float32' && typeof x === 'number' && Number.isFinite(x)) data[i++] = x;
+        else {
+          index[depth] = k;
+          if (Array.isArray(x)) throw ragged(what, path(depth + 1));
+          writeElement(data, dtype, i++, x, what, path(depth + 1));
+        }
+      }
       return;
     }
-    if (!Array.isArray(v) || v.length !== dims[depth]) throw ragged(what, path);
-    for (let k = 0; k < v.length; k++) walk(v[k], depth + 1, `${path}[${k}]`);
+    for (let k = 0; k < v.length; k++) {
+      index[depth] = k;
+      walk(v[k], depth + 1);
+    }
   };
-  walk(value, 0, '');
+  if (dims.length === 0) writeElement(data, dtype, i++, value, what, '');
+  else walk(value, 0);
   return { dtype, dims, data };
 }
 

@@ -5,7 +5,8 @@
  * - when a worker is idle, a batch leaves as soon as it holds `batchSize` rows, or when the OLDEST
  *   waiting job has waited `maxBatchDelayMs` (counted from its arrival, not from when a worker
  *   became free: TorchServe issue #2478);
- * - inputs are concatenated along axis 0 and outputs split back by each job's rows;
+ * - inputs are concatenated along axis 0 (into buffers the workers hand back, so a batch
+ *   neither allocates nor page-faults) and outputs split back by each job's rows;
  * - a job past its `responseTimeoutMs` is answered with REQUEST_TIMEOUT and its slot freed; a
  *   batch that overruns it has its worker stopped and replaced;
  * - when a batch of several jobs fails, each job is retried alone so one bad item fails only
@@ -13,7 +14,7 @@
  */
 import { nnsError, type NnsError } from '../errors.js';
 import { performance } from 'node:perf_hooks';
-import { typedArrayFor, type TensorData, type TypedArray } from '../runtime/ort.js';
+import type { TensorData, TypedArray } from '../runtime/ort.js';
 import type { PoolWorker, WorkerPool } from './pool.js';
 
 export interface BatcherOptions {
@@ -62,6 +63,8 @@ export class Batcher {
   private delayAt = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  /** Batch input buffers back from the workers, ready to be filled again (newest last). */
+  private free: ArrayBuffer[] = [];
   /** Jobs waiting (not yet handed to a worker). */
   get pending(): number {
     return this.queue.length - this.head;
@@ -155,14 +158,14 @@ export class Batcher {
   private dispatch(worker: PoolWorker, jobs: Job[]): void {
     const startedAt = performance.now();
     const rows = jobs.reduce((n, j) => n + j.rows, 0);
-    const feeds = jobs.length === 1 ? jobs[0]!.feeds : concatFeeds(jobs.map((j) => j.feeds), rows);
+    const { feeds, buffers } = this.gather(jobs, rows);
     const deadline = Math.min(...jobs.map((j) => j.deadline));
     const overrun = setTimeout(() => {
       const err = nnsError('REQUEST_TIMEOUT', `model ${this.opts.label}: inference did not finish within responseTimeout ${this.opts.responseTimeoutMs} ms`);
       for (const j of jobs) settle(j, err);
       this.pool.kill(worker, err);
     }, Math.max(0, deadline - startedAt));
-    this.pool.run(worker, feeds).then(
+    this.pool.run(worker, feeds, buffers, this.recycle).then(
       ({ outputs, computeMs }) => {
         clearTimeout(overrun);
         let offset = 0;
@@ -186,6 +189,41 @@ export class Batcher {
       },
     );
   }
+
+  /**
+   * Concatenate each input of the jobs along axis 0, into a buffer with room for a full batch
+   * (so one buffer serves every batch size), reused from `free` when one of that size is there.
+   */
+  private gather(jobs: Job[], rows: number): { feeds: Record<string, TensorData>; buffers: ArrayBuffer[] } {
+    const feeds: Record<string, TensorData> = {};
+    const buffers: ArrayBuffer[] = [];
+    for (const name of Object.keys(jobs[0]!.feeds)) {
+      const first = jobs[0]!.feeds[name]!;
+      const rowSize = first.dims.slice(1).reduce((a, b) => a * b, 1);
+      const bytesPer = first.data.BYTES_PER_ELEMENT;
+      const capacity = Math.max(rows, this.opts.batchSize) * rowSize * bytesPer;
+      const i = this.free.findIndex((b) => b.byteLength === capacity);
+      const buffer = i >= 0 ? this.free.splice(i, 1)[0]! : new ArrayBuffer(capacity);
+      const Ctor = first.data.constructor as new (b: ArrayBuffer, offset: number, length: number) => TypedArray;
+      const data = new Ctor(buffer, 0, rows * rowSize);
+      let offset = 0;
+      for (const j of jobs) {
+        const t = j.feeds[name]!.data;
+        (data as Float32Array).set(t as Float32Array, offset);
+        offset += t.length;
+      }
+      feeds[name] = { dtype: first.dtype, dims: [rows, ...first.dims.slice(1)], data };
+      buffers.push(buffer);
+    }
+    return { feeds, buffers };
+  }
+
+  /** Keep the buffers a worker gave back: enough for every worker's next batch, the newest. */
+  private readonly recycle = (buffers: ArrayBuffer[]): void => {
+    for (const b of buffers) if (b.byteLength > 0) this.free.push(b);
+    const keep = (this.pool.targetWorkers + 1) * Math.max(1, buffers.length);
+    if (this.free.length > keep) this.free.splice(0, this.free.length - keep);
+  };
 
   /** Put the jobs of a failed batch back at the head of the queue, each to run alone. */
   private retryAlone(jobs: Job[]): void {
@@ -240,24 +278,6 @@ function sameSampleShape(a: Job, b: Job): boolean {
     for (let k = 1; k < t.dims.length; k++) if (t.dims[k] !== u.dims[k]) return false;
   }
   return true;
-}
-
-/** Concatenate each input along axis 0 (every job has the same inputs, checked by the handler). */
-export function concatFeeds(feedsList: Record<string, TensorData>[], rows: number): Record<string, TensorData> {
-  const out: Record<string, TensorData> = {};
-  for (const name of Object.keys(feedsList[0]!)) {
-    const first = feedsList[0]![name]!;
-    const rowSize = first.dims.slice(1).reduce((a, b) => a * b, 1);
-    const data = typedArrayFor(first.dtype, rows * rowSize);
-    let offset = 0;
-    for (const feeds of feedsList) {
-      const t = feeds[name]!;
-      (data as Float32Array).set(t.data as Float32Array, offset);
-      offset += t.data.length;
-    }
-    out[name] = { dtype: first.dtype, dims: [rows, ...first.dims.slice(1)], data };
-  }
-  return out;
 }
 
 /** Rows [offset, offset+rows) of every output whose axis 0 is the batch. */

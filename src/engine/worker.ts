@@ -20,17 +20,19 @@ port.on('message', async (msg: ToWorkerMessage) => {
       }
       break;
     case ToWorker.Infer:
+      // The input buffers go back to the batcher for its next batch.
+      const inputs = transferList(msg.feeds, true);
       try {
         const t0 = performance.now();
         const outputs = await session!.run(msg.feeds);
-        const result: FromWorkerMessage = { cmd: FromWorker.Result, batchId: msg.batchId, outputs, computeMs: performance.now() - t0 };
+        const result: FromWorkerMessage = { cmd: FromWorker.Result, batchId: msg.batchId, outputs, computeMs: performance.now() - t0, inputs };
         try {
-          send(result, transferList(outputs));
+          send(result, [...transferList(outputs), ...inputs]);
         } catch {
-          send(result); // a buffer owned by the runtime cannot be moved: copy it instead
+          send(result, inputs); // a buffer owned by the runtime cannot be moved: copy it instead
         }
       } catch (e) {
-        send({ cmd: FromWorker.Failed, batchId: msg.batchId, message: (e as Error).message });
+        send({ cmd: FromWorker.Failed, batchId: msg.batchId, message: (e as Error).message, inputs }, inputs);
       }
       break;
   }

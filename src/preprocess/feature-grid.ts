@@ -4,7 +4,6 @@
  * from its own min..max to 0..255 (a constant map is black), enlarged by an integer factor
  * (nearest neighbour) so small maps stay visible, and separated by a gap of mid grey.
  */
-import sharp from 'sharp';
 import { nnsError } from '../errors.js';
 import type { TensorData } from '../runtime/ort.js';
 
@@ -72,6 +71,8 @@ export async function featureGridPng(t: TensorData): Promise<{ png: Buffer; layo
       }
     }
   }
+  // sharp (libvips) costs ~28 MiB of RSS once loaded: only a process that draws loads it.
+  const { default: sharp } = await import('sharp');
   const png = await sharp(px, { raw: { width: W, height: H, channels: 1 } }).toColourspace('b-w').png({ compressionLevel: 6 }).toBuffer();
   return { png, layout: l };
 }

@@ -8,6 +8,7 @@ import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { ERRORS, nnsError, type ErrorKind } from '../errors.js';
 import type { ImageTransform } from './image-transform.js';
+import { WORKER_YOUNG_GEN_MB } from '../engine/pool.js';
 
 export interface ImageJob {
   id: number;
@@ -84,7 +85,7 @@ export class ImagePool {
   }
 
   private spawn(): Thread {
-    const t: Thread = { worker: new Worker(WORKER_URL), current: undefined };
+    const t: Thread = { worker: new Worker(WORKER_URL, { resourceLimits: { maxYoungGenerationSizeMb: WORKER_YOUNG_GEN_MB } }), current: undefined };
     t.worker.unref();
     t.worker.on('message', (r: ImageJobResult) => {
       const p = t.current;

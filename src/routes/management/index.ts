@@ -56,7 +56,7 @@ export async function managementRoutes(app: FastifyInstance, { registry, config 
       if (!synchronous) {
         doRegister().catch(async (e: Error) => {
           await stored!.remove();
-          req.log.error({ err: e.message, url: params.url }, 'asynchronous registration failed');
+          req.log.error({ err: e.message, url: params.url, reqId: req.id }, 'asynchronous registration failed');
         });
         return reply.code(202).send({ status: 'Processing worker updates...' });
       }
