@@ -53,6 +53,8 @@ const WORKER_URL = new URL('./worker.js', import.meta.url);
  * the RSS of a ResNet-18 server under load.
  */
 export const WORKER_YOUNG_GEN_MB = 4;
+/** How long a thread asked to exit may take before it is terminated, in ms. */
+const EXIT_WAIT_MS = 5_000;
 /** How long close() waits for threads still inside Run, in ms. */
 const CLOSE_WAIT_MS = 30_000;
 
@@ -64,6 +66,8 @@ export class PoolWorker {
   /** True while the thread may be inside native code: loading, or from dispatch until its answer arrives. */
   inRun = true;
   startTimer: NodeJS.Timeout | undefined;
+  /** Asked to exit (stopThread). */
+  stopping = false;
   /** Resolves when the thread has exited. */
   readonly exited: Promise<void>;
   constructor(readonly thread: Worker) {
@@ -291,13 +295,24 @@ export class WorkerPool {
   }
 }
 
-/** Terminate now if the thread is in JS; otherwise when its Run returns (see the file comment). */
+/**
+ * Stop a thread: now if it is in JS, otherwise when its Run returns (see the file comment). It
+ * is asked to exit (it releases its session, then ends) rather than terminated: terminate()
+ * under load occasionally aborted the process from onnxruntime-node even for an idle worker.
+ * One that does not end within EXIT_WAIT_MS is terminated.
+ */
 function stopThread(w: PoolWorker): void {
   if (w.inRun) {
     w.thread.unref(); // an abandoned Run must not keep the process alive
     return;
   }
-  void w.thread.terminate();
+  if (w.stopping) return;
+  w.stopping = true;
+  const exit: ToWorkerMessage = { cmd: ToWorker.Exit };
+  w.thread.postMessage(exit);
+  const timer = setTimeout(() => void w.thread.terminate(), EXIT_WAIT_MS);
+  timer.unref();
+  void w.exited.then(() => clearTimeout(timer));
 }
 
 function rank(w: PoolWorker): number {

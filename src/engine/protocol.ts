@@ -10,6 +10,8 @@ import type { IoSpec, TensorData } from '../runtime/ort.js';
 export enum ToWorker {
   Load = 0,
   Infer = 1,
+  /** Release the session and end the thread (instead of terminate(): see pool.ts). */
+  Exit = 2,
 }
 
 export enum FromWorker {
@@ -21,7 +23,8 @@ export enum FromWorker {
 
 export type ToWorkerMessage =
   | { cmd: ToWorker.Load; model: string | Uint8Array; engine: EngineName; intraOpThreads: number }
-  | { cmd: ToWorker.Infer; batchId: number; feeds: Record<string, TensorData> };
+  | { cmd: ToWorker.Infer; batchId: number; feeds: Record<string, TensorData> }
+  | { cmd: ToWorker.Exit };
 
 export type FromWorkerMessage =
   | { cmd: FromWorker.Ready; engine: EngineName; inputs: IoSpec[]; outputs: IoSpec[] }

@@ -35,5 +35,9 @@ port.on('message', async (msg: ToWorkerMessage) => {
         send({ cmd: FromWorker.Failed, batchId: msg.batchId, message: (e as Error).message, inputs }, inputs);
       }
       break;
+    case ToWorker.Exit:
+      // The session goes first, so no native object outlives the thread's JS environment.
+      await session?.release().catch(() => undefined);
+      process.exit(0);
   }
 });
