@@ -1,7 +1,8 @@
 /**
  * Training step time, nnserve vs PyTorch, same threads, same machine, one run: a full step as
  * the training loop runs it (src/training/train-graph.ts: forward + loss + backward in one
- * ONNX Runtime run, weights fed from the optimizer's arrays, then Adam in JS) against PyTorch's
+ * ONNX Runtime run, weights fed from and gradients written into the optimizer's WebAssembly
+ * memory, then its Adam kernel, src/training/optimizers/kernels.ts) against PyTorch's
  * zero_grad + forward + loss + backward + Adam step (bench/train_steps.py, Debian's torch at
  * /usr/bin/python3). Models: the seed's SimpleCNN on Fashion-MNIST, a 784-512-512-10 MLP, an
  * LSTM(28, 64) over Fashion-MNIST rows + Linear; batch 64 of real images; CrossEntropyLoss.
@@ -73,13 +74,15 @@ function startTorch() {
   };
 }
 
-/** nnserve's step: the loop's TrainGraph and a JS Adam, nothing else. */
+/** nnserve's step as src/training/loop.ts runs it: the TrainGraph and Adam over the weights moved into its memory, nothing else. */
 async function ourStepper(model: string, threads: number, data: IdxDataset) {
   const arch = JSON.parse(readFileSync(join(ROOT, ARCH[model]!), 'utf8'));
   const state = initStateDict(arch, 0);
   const graph = await TrainGraph.create(arch, state, { loss: { type: 'CrossEntropyLoss' }, frozen: [], threads, seed: 0, model });
   const parameters = new Map(graph.graph.params.map(({ name }) => [name, state.get(name)!.data as Float32Array]));
   const optimizer = createOptimizer('Adam', { parameters }, { lr: 1e-3 });
+  for (const [key, data] of optimizer.adoptParameters()) state.set(key, { ...state.get(key)!, data });
+  const gradients = optimizer.gradientBuffers();
   const { x, y } = data.getBatch(Uint32Array.from({ length: BATCH }, (_, i) => i));
   return {
     async steps(): Promise<Timing> {
@@ -87,7 +90,7 @@ async function ourStepper(model: string, threads: number, data: IdxDataset) {
       const fb: number[] = [];
       for (let i = 0; i < WARMUP + STEPS; i++) {
         const t0 = performance.now();
-        const s = await graph.step(x, y);
+        const s = await graph.step(x, y, gradients);
         const t1 = performance.now();
         optimizer.step(s.grads);
         if (i >= WARMUP) {

@@ -21,7 +21,8 @@ import torch.nn as nn
 import torch.optim as optim
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tools"))
-from train_reference import RowLSTM, SimpleCNN, fashion, fashion_mlp  # noqa: E402
+from fashion_mnist import tensors as fashion  # noqa: E402
+from train_reference import RowLSTM, SimpleCNN, fashion_mlp  # noqa: E402
 
 MODELS = {"cnn": SimpleCNN, "mlp": fashion_mlp, "lstm": RowLSTM}
 

@@ -81,6 +81,7 @@ export const ERRORS = Object.freeze({
   TRAIN_DATASET_INVALID: def('NNS_ERR_TRAIN_DATASET_INVALID', 400, 'BadRequestException'),
   TRAIN_LOSS_INVALID: def('NNS_ERR_TRAIN_LOSS_INVALID', 400, 'BadRequestException'),
   TRAIN_NOT_DIFFERENTIABLE: def('NNS_ERR_TRAIN_NOT_DIFFERENTIABLE', 400, 'BadRequestException'),
+  TRAIN_DIVERGED: def('NNS_ERR_TRAIN_DIVERGED', 422, 'BadRequestException'),
 
   INTERNAL: def('NNS_ERR_INTERNAL', 500, 'InternalServerException'),
 } as const);

@@ -37,13 +37,25 @@ export interface SessionOptions {
   engine: EngineName;
   /** ONNX Runtime intra-op threads. */
   intraOpThreads: number;
+  /**
+   * Intra-op threads spin between the ops of a run instead of sleeping, and stop spinning when
+   * the run returns: faster for a process that owns its cores (a training run), but the
+   * spinning burns the cores an HTTP thread needs. @defaultValue false
+   */
+  spinning?: boolean;
+  /** ONNX Runtime's graph optimisation level. @defaultValue 'all' */
+  graphOptimizationLevel?: 'basic' | 'extended' | 'all';
 }
 
 export interface Session {
   readonly engine: EngineName;
   readonly inputs: IoSpec[];
   readonly outputs: IoSpec[];
-  run(feeds: Record<string, TensorData>): Promise<Record<string, TensorData>>;
+  /**
+   * `into`: outputs ONNX Runtime writes into these arrays instead of allocating new ones (dtype
+   * and dims must be what the model produces); the other outputs are allocated as usual.
+   */
+  run(feeds: Record<string, TensorData>, into?: Record<string, TensorData>): Promise<Record<string, TensorData>>;
   release(): Promise<void>;
 }
 
@@ -113,14 +125,21 @@ export async function createSession(model: string | Uint8Array, requested: Sessi
   }
   const options: OrtTypes.InferenceSession.SessionOptions = {
     executionProviders: [opts.engine === 'native' ? 'cpu' : 'wasm'],
-    graphOptimizationLevel: 'all',
+    graphOptimizationLevel: opts.graphOptimizationLevel ?? 'all',
     intraOpNumThreads: opts.intraOpThreads,
     interOpNumThreads: 1,
     executionMode: 'sequential',
     // Run-time failures come back to nnserve as errors and are logged there, once.
     logSeverityLevel: 4,
     // Spinning threads burn the cores the HTTP thread needs (ORT issue #13808).
-    extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } },
+    extra: {
+      session: {
+        intra_op: { allow_spinning: opts.spinning ? '1' : '0' },
+        inter_op: { allow_spinning: '0' },
+        // Without this, threads go on spinning for a while after run() returns.
+        ...(opts.spinning ? { force_spinning_stop: '1' } : {}),
+      },
+    },
   };
   let s: OrtTypes.InferenceSession;
   try {
@@ -136,12 +155,21 @@ export async function createSession(model: string | Uint8Array, requested: Sessi
     engine: opts.engine,
     inputs,
     outputs,
-    async run(feeds) {
+    async run(feeds, into) {
       const ortFeeds: Record<string, OrtTypes.Tensor> = {};
       for (const [name, t] of Object.entries(feeds)) {
         ortFeeds[name] = new ort.Tensor(t.dtype, t.data as never, t.dims);
       }
-      const result = await s.run(ortFeeds);
+      let result: OrtTypes.InferenceSession.OnnxValueMapType;
+      if (into) {
+        // Naming some outputs fetches only those: name them all, null where ORT allocates.
+        const fetches: Record<string, OrtTypes.Tensor | null> = {};
+        for (const name of s.outputNames) {
+          const t = into[name];
+          fetches[name] = t ? new ort.Tensor(t.dtype, t.data as never, t.dims) : null;
+        }
+        result = await s.run(ortFeeds, fetches);
+      } else result = await s.run(ortFeeds);
       const out: Record<string, TensorData> = {};
       for (const [name, v] of Object.entries(result)) {
         const t = v as OrtTypes.Tensor;

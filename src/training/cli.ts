@@ -1,7 +1,7 @@
 /**
  * `nnserve train ...`: the training loop from a terminal, the seed's loop for people who live
- * there. A progress bar on stderr, one summary line per epoch and the final metrics on stdout,
- * the trained model in --out. Ctrl-C once stops after the current step and still writes the
+ * there. A progress bar on stderr, one summary line per epoch and the final metrics on stdout
+ * (-q: the final metrics only), the trained model in --out. Ctrl-C once stops after the current step and still writes the
  * outputs; twice quits.
  */
 import { parseArgs } from 'node:util';
@@ -56,7 +56,7 @@ Archive
                             dataset's image transform)
   --labels FILE             index_to_name.json (default: an imagefolder's class names)
 
-  -q, --quiet               no progress bar
+  -q, --quiet               no progress bar and no per-epoch lines: only the final metrics
   -h, --help
 `;
 
@@ -104,6 +104,12 @@ const list = (v: string | undefined) => v?.split(',').map((s) => s.trim()).filte
 
 /** Parses argv (after "train") into TrainOptions; throws UsageError for a bad command line. */
 export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
+  const parsed = parseCommandLine(argv);
+  return parsed === 'help' ? parsed : parsed.options;
+}
+
+/** The training options and what only the terminal output depends on. */
+function parseCommandLine(argv: string[]): { options: TrainOptions; quiet: boolean } | 'help' {
   let values;
   try {
     ({ values } = parseArgs({
@@ -195,8 +201,7 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
   if (values.handler !== undefined) o.handler = values.handler;
   if (values['model-config'] !== undefined) o.modelConfig = values['model-config'];
   if (values.labels !== undefined) o.labels = values.labels;
-  if (values.quiet) o.progressIntervalMs = Number.MAX_SAFE_INTEGER;
-  return o;
+  return { options: o, quiet: values.quiet ?? false };
 }
 
 /**
@@ -205,13 +210,14 @@ export function parseTrainArgs(argv: string[]): TrainOptions | 'help' {
  */
 export async function runTrainCli(argv: string[], io: TrainCliIo = stdio): Promise<number> {
   let options: TrainOptions;
+  let quiet: boolean;
   try {
-    const parsed = parseTrainArgs(argv);
+    const parsed = parseCommandLine(argv);
     if (parsed === 'help') {
       io.out.write(USAGE);
       return 0;
     }
-    options = parsed;
+    ({ options, quiet } = parsed);
     checkTrainOptions(options);
   } catch (e) {
     const message = e instanceof UsageError ? `${e.message}\n\n${USAGE}` : isNnsError(e) ? `${e.code}: ${e.message}\n` : `${(e as Error).message}\n`;
@@ -226,8 +232,7 @@ export async function runTrainCli(argv: string[], io: TrainCliIo = stdio): Promi
   });
   try {
     const result = await train(options, {
-      onProgress: (p) => bar.update(p),
-      onEpoch: (m) => bar.line(formatEpoch(m, options.epochs), io.out),
+      ...(quiet ? {} : { onProgress: (p) => bar.update(p), onEpoch: (m) => bar.line(formatEpoch(m, options.epochs), io.out) }),
       signal: abort.signal,
     });
     bar.clear();

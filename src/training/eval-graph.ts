@@ -1,7 +1,8 @@
 /**
  * Evaluation in eval mode (model.eval(): Dropout is the identity, BatchNorm uses its running
  * statistics) with the weights as they are now: the compiler's forward graph with parameters
- * as inputs, run over a dataset; the loss and accuracy come from loss-metrics.ts.
+ * as inputs, fed from the state_dict's arrays at each run, over a dataset; the loss and
+ * accuracy come from loss-metrics.ts.
  */
 import { compileEvalWithParamInputs, type LossSpec } from '../compiler/index.js';
 import { nnsError } from '../errors.js';
@@ -9,6 +10,7 @@ import { createSession, type IoSpec, type Session, type TensorData } from '../ru
 import type { StateDict } from '../weights/index.js';
 import type { IndexedDataset } from './datasets/index.js';
 import { LossAccumulator } from './loss-metrics.js';
+import { TRAINING_SESSION } from './train-graph.js';
 import type { EvalMetrics } from './train-result.js';
 
 export class EvalGraph {
@@ -17,25 +19,30 @@ export class EvalGraph {
     /** Parameter (not buffer) keys the model reads, in state_dict order. */
     readonly params: readonly string[],
     readonly input: IoSpec,
-    private readonly weightFeeds: Record<string, TensorData>,
+    /** The state_dict keys fed as inputs: parameters and buffers. */
+    private readonly weights: readonly string[],
+    private readonly state: StateDict,
     private readonly outputName: string,
   ) {}
 
   static async create(arch: unknown, state: StateDict, o: { output?: string; threads: number }): Promise<EvalGraph> {
     const g = compileEvalWithParamInputs(arch);
-    const weightFeeds: Record<string, TensorData> = {};
-    for (const name of [...g.params, ...g.constants]) {
-      const t = state.get(name);
-      if (!t) throw nnsError('INTERNAL', `the eval graph reads "${name}", which the state_dict lacks`);
-      weightFeeds[name] = { dtype: t.dtype, dims: t.shape, data: t.data };
+    const weights = [...g.params, ...g.constants];
+    for (const name of weights) {
+      if (!state.has(name)) throw nnsError('INTERNAL', `the eval graph reads "${name}", which the state_dict lacks`);
     }
-    const session = await createSession(g.onnx, { engine: 'native', intraOpThreads: o.threads });
-    return new EvalGraph(session, g.params, g.inputs[0]!, weightFeeds, o.output ?? g.outputs[0]!.name);
+    const session = await createSession(g.onnx, { engine: 'native', intraOpThreads: o.threads, ...TRAINING_SESSION });
+    return new EvalGraph(session, g.params, g.inputs[0]!, weights, state, o.output ?? g.outputs[0]!.name);
   }
 
   /** The model's output for a batch, with the weights as they are now. */
   async predict(x: TensorData): Promise<TensorData> {
-    const out = await this.session.run({ ...this.weightFeeds, [this.input.name]: x });
+    const feeds: Record<string, TensorData> = { [this.input.name]: x };
+    for (const name of this.weights) {
+      const t = this.state.get(name)!;
+      feeds[name] = { dtype: t.dtype, dims: t.shape, data: t.data };
+    }
+    const out = await this.session.run(feeds);
     return out[this.outputName]!;
   }
 

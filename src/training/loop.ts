@@ -29,7 +29,7 @@ import { EarlyStopping } from './early-stopping.js';
 import { EvalGraph } from './eval-graph.js';
 import { countCorrect, hasAccuracy } from './loss-metrics.js';
 import { createOptimizer, type AnyOptimizer } from './optimizers/index.js';
-import { createScheduler, type LRScheduler } from './schedulers.js';
+import { createScheduler, type LRScheduler } from './schedulers/index.js';
 import { servingFiles } from './serving-config.js';
 import { checkSampleSpec, TrainGraph } from './train-graph.js';
 import { checkTrainOptions, type TrainOptions } from './train-options.js';
@@ -106,6 +106,9 @@ export async function runTraining(options: TrainOptions, events: LoopEvents = {}
     const parameters = new Map(evalGraph.params.map((k) => [k, state.get(k)!.data as Float32Array]));
     const { name: optName, ...optOptions } = optSpec;
     const optimizer = createOptimizer(optName, { parameters, param_groups: options.paramGroups, freeze: options.freeze }, optOptions);
+    // The weights move into the optimizer's memory, and ONNX Runtime writes the gradients there:
+    // a step copies nothing (the graphs read the state_dict's arrays at each run).
+    for (const [key, data] of optimizer.adoptParameters()) state.set(key, { ...state.get(key)!, data });
     trainGraph = await TrainGraph.create(arch, state, { loss, frozen: optimizer.frozen, output: options.output, threads, seed, model });
     checkData(data, trainGraph, loss, model);
     const scheduler = options.scheduler ? createScheduler(optimizer, options.scheduler) : undefined;
@@ -174,8 +177,11 @@ class Run {
   bestState: StateDict | undefined;
   private readonly startedAt = performance.now();
   private lastProgress = 0;
+  /** Where ONNX Runtime writes the gradients: the optimizer's own buffers. */
+  private readonly gradients: ReadonlyMap<string, Float32Array>;
 
   constructor(private readonly o: TrainOptions, private readonly events: LoopEvents, private readonly p: RunParts) {
+    this.gradients = p.optimizer.gradientBuffers();
     this.window = Math.max(1, Math.round((p.steps * o.epochs) / CURVE_POINTS));
     const es = o.earlyStopping;
     if (es?.monitor === 'val_accuracy' && !hasAccuracy(p.loss)) {
@@ -226,9 +232,9 @@ class Run {
     for await (const { x, y } of batches) {
       step++;
       const n = x.dims[0]!;
-      const r = await trainGraph.step(x, y);
+      const r = await trainGraph.step(x, y, this.gradients);
       if (!Number.isFinite(r.loss)) {
-        throw nnsError('TRAIN_GRADIENTS_INVALID', `the loss is ${r.loss} at epoch ${epoch}, step ${step} of ${steps} (lr ${lr}); training stopped. Lower the learning rate, clip gradients (--clip-grad-norm) or check the data for NaN/Inf`);
+        throw nnsError('TRAIN_DIVERGED', `the loss is ${r.loss} at epoch ${epoch}, step ${step} of ${steps} (lr ${lr}); training stopped. Lower the learning rate, clip gradients (--clip-grad-norm) or check the data for NaN/Inf`);
       }
       if (clipGradNorm !== undefined) clip_grad_norm_(r.grads, clipGradNorm);
       if (clipGradValue !== undefined) clip_grad_value_(r.grads, clipGradValue);

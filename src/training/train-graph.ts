@@ -4,9 +4,10 @@
  * the loss, the model output and the gradients, and writes updated buffers (BatchNorm running
  * statistics) back into the state_dict.
  *
- * The weights are fed as TensorData over the same Float32Arrays the optimizer updates in place,
- * so nothing is copied between steps. The batch dim is symbolic in the graph, so the partial
- * last batch runs on the same session.
+ * The weights are fed as TensorData over the state_dict's arrays as they are at each step (the
+ * optimizer updates them in place, and may have moved them: Optimizer.adoptParameters), so
+ * nothing is copied between steps. The batch dim is symbolic in the graph, so the partial last
+ * batch runs on the same session.
  */
 import { compileTraining, type LossSpec, type TrainingGraph } from '../compiler/index.js';
 import { nnsError } from '../errors.js';
@@ -21,7 +22,6 @@ export interface StepResult {
   grads: Map<string, Float32Array>;
 }
 
-const tensorOf = (t: { dtype: 'float32' | 'int64'; shape: number[]; data: Float32Array | BigInt64Array }): TensorData => ({ dtype: t.dtype, dims: t.shape, data: t.data });
 
 /** Per-sample dims a graph input takes (dim 0 is the batch), with symbols left as they are. */
 export function perSample(spec: IoSpec): (number | string)[] {
@@ -40,6 +40,18 @@ export function checkSampleSpec(what: string, data: SampleSpec, input: IoSpec, m
   }
 }
 
+/**
+ * Session options of training and evaluation. A training run owns its cores (`threads` defaults
+ * to all of them), so intra-op threads spin between the ops of a run instead of sleeping: the
+ * MLP's and the LSTM's forward + backward took ~20% less at 2 threads (ONNX Runtime 1.30, 2-core
+ * VM; with 1 thread there is nothing to spin). They stop spinning when the run returns, leaving
+ * the core to the optimizer step and to other processes; on cores other busy work shares, a
+ * spinning pool still slows down badly, so give such a run fewer threads. 'extended' skips the
+ * NCHWc layout pass, whose reorders around the training graphs' Conv/MaxPool cost 3-6% of a CNN
+ * step; graphs without convolutions come out the same.
+ */
+export const TRAINING_SESSION = { spinning: true, graphOptimizationLevel: 'extended' } as const;
+
 export class TrainGraph {
   private constructor(
     readonly graph: TrainingGraph,
@@ -47,7 +59,8 @@ export class TrainGraph {
     /** The one data input (the architecture's). */
     readonly input: IoSpec,
     readonly target: IoSpec,
-    private readonly weightFeeds: Record<string, TensorData>,
+    /** The state_dict keys fed as inputs: parameters and constant buffers. */
+    private readonly weights: readonly string[],
     private readonly state: StateDict,
     private readonly outputName: string,
     private readonly maskRng: Rng,
@@ -63,30 +76,44 @@ export class TrainGraph {
     if (dataInputs.length !== 1) {
       throw nnsError('TRAIN_OPTIONS_INVALID', `model "${o.model}" has ${dataInputs.length} inputs (${dataInputs.map((i) => i.name).join(', ')}); the training loop feeds one input from the dataset's x`);
     }
-    const weightFeeds: Record<string, TensorData> = {};
-    for (const { name } of [...graph.params, ...graph.constants]) {
-      const t = state.get(name);
-      if (!t) throw nnsError('INTERNAL', `the training graph reads "${name}", which the state_dict lacks`);
-      weightFeeds[name] = tensorOf(t);
+    const weights = [...graph.params, ...graph.constants].map(({ name }) => name);
+    for (const name of weights) {
+      if (!state.has(name)) throw nnsError('INTERNAL', `the training graph reads "${name}", which the state_dict lacks`);
     }
-    const session = await createSession(graph.onnx, { engine: 'native', intraOpThreads: o.threads });
+    const session = await createSession(graph.onnx, { engine: 'native', intraOpThreads: o.threads, ...TRAINING_SESSION });
     const outputName = o.output ?? graph.outputs.predictions[0]!;
     const target = graph.inputs.find((i) => i.name === 'target')!;
     // Masks get their own stream so that they do not depend on how the data was shuffled.
-    return new TrainGraph(graph, session, dataInputs[0]!, target, weightFeeds, state, outputName, new Rng(o.seed * 2 + 1));
+    return new TrainGraph(graph, session, dataInputs[0]!, target, weights, state, outputName, new Rng(o.seed * 2 + 1));
   }
 
-  /** One forward + backward pass; buffers (BatchNorm statistics) are updated in the state_dict. */
-  async step(x: TensorData, y: TensorData): Promise<StepResult> {
-    const feeds: Record<string, TensorData> = { ...this.weightFeeds, [this.input.name]: x, target: y };
+  /**
+   * One forward + backward pass; buffers (BatchNorm statistics) are updated in the state_dict.
+   * `gradsInto`: arrays (by parameter name) that ONNX Runtime writes those gradients into, and
+   * that come back in `grads`, instead of new ones each step.
+   */
+  async step(x: TensorData, y: TensorData, gradsInto?: ReadonlyMap<string, Float32Array>): Promise<StepResult> {
+    const feeds: Record<string, TensorData> = { [this.input.name]: x, target: y };
+    for (const name of this.weights) {
+      const t = this.state.get(name)!;
+      feeds[name] = { dtype: t.dtype, dims: t.shape, data: t.data };
+    }
     for (const m of this.graph.masks) feeds[m.name] = this.drawMask(m, x);
-    const out = await this.session.run(feeds);
+    let into: Record<string, TensorData> | undefined;
+    if (gradsInto) {
+      into = {};
+      for (const [key, name] of Object.entries(this.graph.outputs.grads)) {
+        const data = gradsInto.get(key);
+        if (data) into[name] = { dtype: 'float32', dims: this.state.get(key)!.shape, data };
+      }
+    }
+    const out = await this.session.run(feeds, into);
     for (const [key, name] of Object.entries(this.graph.outputs.updates)) {
       const buf = this.state.get(key)!;
       (buf.data as Float32Array).set(out[name]!.data as Float32Array);
     }
     const grads = new Map<string, Float32Array>();
-    for (const [key, name] of Object.entries(this.graph.outputs.grads)) grads.set(key, out[name]!.data as Float32Array);
+    for (const [key, name] of Object.entries(this.graph.outputs.grads)) grads.set(key, (into?.[name] ?? out[name]!).data as Float32Array);
     return { loss: Number(out[this.graph.outputs.loss]!.data[0]), output: out[this.outputName]!, grads };
   }
 

@@ -15,7 +15,7 @@ import { EarlyStopping } from './early-stopping.js';
 import { resolveLossSpec } from './loss-metrics.js';
 import { createOptimizer } from './optimizers/index.js';
 import type { ParamGroupSpec } from './param-groups.js';
-import { createScheduler, type SchedulerSpec } from './schedulers.js';
+import { createScheduler, type SchedulerSpec } from './schedulers/index.js';
 
 /** Dataset options that survive structured cloning (no `decode` callback). */
 export type DatasetOptions = Omit<OpenDatasetOptions, 'decode'>;
@@ -50,7 +50,7 @@ export interface TrainOptions {
   loss: string | LossSpec;
   /** torch.optim class name or `{name, ...options}`. */
   optimizer: string | OptimizerSpec;
-  /** LR scheduler (src/training/schedulers.ts), stepped per epoch or per batch as its `interval` says. @defaultValue none */
+  /** LR scheduler (src/training/schedulers/), stepped per epoch or per batch as its `interval` says. @defaultValue none */
   scheduler?: SchedulerSpec;
   /** Samples per step; the last batch of an epoch may be smaller (unless dropLast). */
   batchSize: number;

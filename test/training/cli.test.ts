@@ -59,6 +59,18 @@ test('on a terminal the progress bar shows epoch, step, loss, samples/s and ETA,
   assert.ok(io.stderr().endsWith('\r\x1b[K'), 'the bar is erased');
 });
 
+test('-q prints neither the progress bar nor the per-epoch lines, only the final metrics and files', async () => {
+  const csv = seedCsv();
+  const dir = join(mkdtempSync(join(tmpdir(), 'nnserve-cli-')), 'out');
+  const io = capture(true);
+  const code = await runTrainCli([...base(csv, dir), '--epochs', '3', '--batch-size', '1', '--val-dataset', `csv:${csv}`, '-q'], io);
+  assert.equal(code, 0, io.stderr());
+  assert.equal(io.stderr(), '');
+  assert.doesNotMatch(io.stdout(), /^epoch /m);
+  assert.match(io.stdout(), /^validation: loss \S+ \(4 samples\)\nbest epoch \d \(val_loss [\d.e-]+\); \d+\.\d s\n/);
+  assert.ok(io.stdout().includes(`wrote ${join(dir, 'neuralnet.mar')}\n`));
+});
+
 test('a bad command line or option exits 2 before anything is trained, saying what is wrong', async () => {
   const csv = seedCsv();
   const cases: [string[], RegExp][] = [
@@ -84,7 +96,7 @@ test('a run that fails exits 1 with the error', async () => {
   const io = capture();
   const code = await runTrainCli([...base(seedCsv(), join(mkdtempSync(join(tmpdir(), 'nnserve-cli-')), 'out')), '--epochs', '100', '--lr', '1e9'], io);
   assert.equal(code, 1);
-  assert.match(io.stderr(), /nnserve train: NNS_ERR_TRAIN_GRADIENTS_INVALID: the loss is (NaN|Infinity) at epoch \d+, step 1 of 1/);
+  assert.match(io.stderr(), /nnserve train: NNS_ERR_TRAIN_DIVERGED: the loss is (NaN|Infinity) at epoch \d+, step 1 of 1/);
 });
 
 test('--help prints the usage and exits 0', async () => {

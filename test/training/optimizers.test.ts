@@ -55,6 +55,25 @@ for (const c of fx.cases) {
   });
 }
 
+test('parameters moved into the optimizer and gradients written into its buffers give the same result, bit for bit', () => {
+  for (const c of fx.cases) {
+    const spec = () => ({ param_groups: c.param_groups, freeze: c.freeze });
+    const copied = fresh();
+    const a = createOptimizer(c.optimizer, { parameters: copied, ...spec() }, c.options);
+    const b = createOptimizer(c.optimizer, { parameters: fresh(), ...spec() }, c.options);
+    const moved = b.adoptParameters();
+    assert.deepEqual([...moved.keys()], b.trainable);
+    const buffers = b.gradientBuffers();
+    for (const g of grads) {
+      a.step(g);
+      for (const [name, buffer] of buffers) buffer.set(g.get(name)!);
+      b.step(buffers);
+    }
+    for (const [name, v] of copied) assert.deepEqual(b.parameters.get(name), v, `${c.name}: ${name}`);
+    for (const [name, v] of moved) assert.equal(b.parameters.get(name), v, 'step updates the moved arrays in place');
+  }
+});
+
 test('a state_dict saved after 10 steps resumes to the same 20-step result', () => {
   for (const c of fx.cases) {
     const spec = () => ({ param_groups: c.param_groups, freeze: c.freeze });
@@ -82,6 +101,9 @@ test('a state_dict that does not fit is refused', () => {
   rejects(() => other.loadStateDict(sd), 'NNS_ERR_TRAIN_STATE_INVALID', /1 param groups, this optimizer 2/);
   const short = { ...sd, state: { 'fc.bias': { ...sd.state['fc.bias'], exp_avg: [1, 2] } } };
   rejects(() => new Adam(fresh()).loadStateDict(short), 'NNS_ERR_TRAIN_STATE_INVALID', /fc\.bias.*exp_avg has 2 elements/);
+  const sgd = new SGD(fresh(), { lr: 0.1, momentum: 0.9 });
+  sgd.step(grads[0]);
+  rejects(() => new Adam(fresh()).loadStateDict({ ...sd, state: sgd.stateDict().state }), 'NNS_ERR_TRAIN_STATE_INVALID', /momentum_buffer: Adam keeps no state named "momentum_buffer"/);
 });
 
 test('options are validated as torch does, naming the option', () => {

@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { NnsError } from '../../src/errors.js';
 import { Adagrad, createOptimizer, SGD } from '../../src/training/optimizers/index.js';
-import { CosineAnnealingLR, createScheduler, SCHEDULER_NAMES, StepLR, type SchedulerSpec } from '../../src/training/schedulers.js';
+import { CosineAnnealingLR, createScheduler, SCHEDULER_NAMES, StepLR, type SchedulerSpec } from '../../src/training/schedulers/index.js';
 import { readFixture } from './fixtures.js';
 
 interface SchedulerFixture {

@@ -7,7 +7,8 @@
  * (torch 2.x does the same). With no per-group value the two agree.
  */
 import type { NamedParameters } from '../param-groups.js';
-import { Optimizer, type OptimizerParams, type OptionsSchema, type ParamGroup, type ParamState } from './optimizer.js';
+import { Optimizer, type OptimizerKind, type OptimizerParams, type OptionsSchema, type ParamGroup, type ParamState } from './optimizer.js';
+import type { ParamBlock } from './param-blocks.js';
 
 export interface AdagradOptions {
   /** Learning rate. @defaultValue 1e-2 */
@@ -33,30 +34,28 @@ const SCHEMA: OptionsSchema<AdagradOptions> = {
   maximize: { kind: 'boolean' },
 };
 
+const ADAGRAD: OptimizerKind<AdagradOptions> = {
+  name: 'Adagrad',
+  builtin: { lr: 1e-2, lr_decay: 0, weight_decay: 0, initial_accumulator_value: 0, eps: 1e-10, maximize: false },
+  schema: SCHEMA,
+  stateArrays: ['sum'],
+};
+
 export class Adagrad extends Optimizer<AdagradOptions> {
-  readonly name = 'Adagrad';
-
   constructor(params: NamedParameters | OptimizerParams, defaults: Partial<AdagradOptions> = {}) {
-    super('Adagrad', params, defaults, { lr: 1e-2, lr_decay: 0, weight_decay: 0, initial_accumulator_value: 0, eps: 1e-10, maximize: false }, SCHEMA);
+    super(ADAGRAD, params, defaults);
   }
 
-  protected initState(group: ParamGroup<AdagradOptions>, param: Float32Array): ParamState {
-    return { step: 0, sum: new Float32Array(param.length).fill(group.initial_accumulator_value) };
+  protected initState(group: ParamGroup<AdagradOptions>, b: ParamBlock): ParamState {
+    return { step: 0, sum: b.views.sum!.fill(group.initial_accumulator_value) };
   }
 
-  protected update(g: ParamGroup<AdagradOptions>, p: Float32Array, grad: Float32Array, s: ParamState): void {
+  protected update(g: ParamGroup<AdagradOptions>, b: ParamBlock, s: ParamState): void {
     const { lr, lr_decay, eps, weight_decay: wd, maximize } = g;
-    const sign = maximize ? -1 : 1;
     const step = (s.step as number) + 1;
     s.step = step;
-    const sum = s.sum as Float32Array;
     const clr = lr / (1 + (step - 1) * lr_decay);
-    const n = p.length;
-    for (let i = 0; i < n; i++) {
-      let x = sign * grad[i];
-      if (wd !== 0) x += wd * p[i];
-      sum[i] += x * x;
-      p[i] -= (clr * x) / (Math.sqrt(sum[i]) + eps);
-    }
+    const { at } = b;
+    b.kernels.adagrad({ maximize, weight_decay: wd !== 0 })(at.param!, at.grad!, at.sum!, b.bytes, wd, eps, -clr);
   }
 }

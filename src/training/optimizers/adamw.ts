@@ -3,23 +3,22 @@
  * Update rule: `_single_tensor_adamw` in torch/optim/adamw.py.
  */
 import type { NamedParameters } from '../param-groups.js';
-import { ADAM_SCHEMA, adamState, adamUpdate, type AdamOptions } from './adam.js';
+import { ADAM, adamState, adamUpdate, type AdamOptions } from './adam.js';
 import { Optimizer, type OptimizerParams, type ParamGroup, type ParamState } from './optimizer.js';
+import type { ParamBlock } from './param-blocks.js';
 
 export type AdamWOptions = AdamOptions;
 
 export class AdamW extends Optimizer<AdamWOptions> {
-  readonly name = 'AdamW';
-
   constructor(params: NamedParameters | OptimizerParams, defaults: Partial<AdamWOptions> = {}) {
-    super('AdamW', params, defaults, { lr: 1e-3, betas: [0.9, 0.999], eps: 1e-8, weight_decay: 1e-2, amsgrad: false, maximize: false }, ADAM_SCHEMA);
+    super({ ...ADAM, name: 'AdamW', builtin: { ...ADAM.builtin, weight_decay: 1e-2 } }, params, defaults);
   }
 
-  protected initState(group: ParamGroup<AdamWOptions>, param: Float32Array): ParamState {
-    return adamState(group, param.length);
+  protected initState(group: ParamGroup<AdamWOptions>, block: ParamBlock): ParamState {
+    return adamState(group, block);
   }
 
-  protected update(g: ParamGroup<AdamWOptions>, p: Float32Array, grad: Float32Array, s: ParamState): void {
-    adamUpdate(g, p, grad, s, true);
+  protected update(g: ParamGroup<AdamWOptions>, block: ParamBlock, s: ParamState): void {
+    adamUpdate(g, block, s, true);
   }
 }

@@ -2,15 +2,17 @@
  * What every optimizer shares, as torch.optim.Optimizer: param groups holding options, per-
  * parameter state created on the first step a parameter has a gradient, `step`, and state_dict
  * save/load. Each optimizer supplies its options' schema and its update rule, written after
- * torch 1.13's `_single_tensor_*` functions.
+ * torch 1.13's `_single_tensor_*` functions as a WebAssembly SIMD kernel (kernels.ts).
  *
- * Arithmetic: parameters and state are Float32Arrays as PyTorch's float32 tensors are; each
- * element's update runs in double and rounds once when stored. Rounding every intermediate as
- * torch's float32 kernels do changed nothing measurable (max relative error after 20 steps
- * stays under 6e-7, test/training/optimizers.test.ts) and cost twice the time.
+ * The kernels work in WebAssembly memory (param-blocks.ts), where the state arrays live: `step`
+ * copies each parameter and gradient into its block, runs the kernel and copies the parameter
+ * back, unless the arrays already are the block's (`adoptParameters`, `gradientBuffers`).
+ * Arithmetic is float32 as in torch: within 3e-7 of it after 20 steps
+ * (test/training/optimizers.test.ts), at 5-10x the speed of plain JavaScript loops.
  */
 import { nnsError } from '../../errors.js';
 import { resolveParamGroups, type NamedParameters, type ParamGroupSpec } from '../param-groups.js';
+import { layoutParamBlocks, type ParamBlock } from './param-blocks.js';
 
 /** What an optimizer is built over: the parameters, optional groups, and frozen names. */
 export interface OptimizerParams {
@@ -48,6 +50,17 @@ export type OptionSpec =
 
 export type OptionsSchema<O> = { readonly [K in keyof O]-?: OptionSpec };
 
+/** What an optimizer class declares about itself. */
+export interface OptimizerKind<O> {
+  /** torch's class name: "SGD", "Adam", ... */
+  name: string;
+  /** The options torch's constructor defaults to. */
+  builtin: O;
+  schema: OptionsSchema<O>;
+  /** Every per-parameter state array the rule may keep, torch's names (exp_avg, momentum_buffer, ...). */
+  stateArrays: readonly string[];
+}
+
 const invalid = (message: string) => nnsError('TRAIN_OPTIONS_INVALID', message);
 
 function checkOption(optimizer: string, where: string, key: string, spec: OptionSpec, value: unknown): void {
@@ -76,7 +89,8 @@ function checkOption(optimizer: string, where: string, key: string, spec: Option
 
 export abstract class Optimizer<O extends { lr: number }> {
   /** torch's class name: "SGD", "Adam", ... */
-  abstract readonly name: string;
+  readonly name: string;
+  /** The parameters by state_dict name; `step` updates these arrays in place. */
   readonly parameters: NamedParameters;
   readonly defaults: Readonly<O>;
   readonly param_groups: ParamGroup<O>[];
@@ -87,14 +101,12 @@ export abstract class Optimizer<O extends { lr: number }> {
   readonly frozen: readonly string[];
   private readonly frozenSet: ReadonlySet<string>;
   private readonly schema: OptionsSchema<O>;
+  /** Each trainable parameter's block of kernel memory. */
+  private readonly blocks: ReadonlyMap<string, ParamBlock>;
 
-  protected constructor(
-    optimizer: string,
-    params: NamedParameters | OptimizerParams,
-    defaults: Partial<O>,
-    builtin: O,
-    schema: OptionsSchema<O>,
-  ) {
+  protected constructor(kind: OptimizerKind<O>, params: NamedParameters | OptimizerParams, defaults: Partial<O>) {
+    const { name: optimizer, builtin, schema } = kind;
+    this.name = optimizer;
     const p: OptimizerParams = params instanceof Map ? { parameters: params } : params;
     if (!(p?.parameters instanceof Map)) throw invalid(`${optimizer}: expected parameters as a Map of state_dict name -> Float32Array`);
     for (const [name, v] of p.parameters) {
@@ -108,7 +120,7 @@ export abstract class Optimizer<O extends { lr: number }> {
     this.frozenSet = new Set(resolved.frozen);
 
     this.checkKeys(optimizer, '', defaults as Record<string, unknown>);
-    const merged = { ...builtin } as O;
+    const merged = structuredClone(builtin);
     for (const [k, v] of Object.entries(defaults)) if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
     this.defaults = Object.freeze(merged);
     this.param_groups = resolved.groups.map((g, i) => {
@@ -119,6 +131,8 @@ export abstract class Optimizer<O extends { lr: number }> {
       this.checkGroup(optimizer, (key) => (key in g.options ? where : ''), group);
       return group;
     });
+    const sizes = new Map(this.trainable.map((n) => [n, p.parameters.get(n)!.length]));
+    this.blocks = layoutParamBlocks(sizes, ['param', 'grad', ...kind.stateArrays]);
   }
 
   /** Validates each group's options; `where(key)` prefixes the option's name in messages. */
@@ -137,11 +151,35 @@ export abstract class Optimizer<O extends { lr: number }> {
     }
   }
 
-  /** Fresh state for a parameter's first step (torch's lazy state initialisation). */
-  protected abstract initState(group: ParamGroup<O>, param: Float32Array): ParamState;
+  /**
+   * Fresh state for a parameter's first step (torch's lazy state initialisation); its arrays
+   * are the block's views, (re)filled with their initial values.
+   */
+  protected abstract initState(group: ParamGroup<O>, block: ParamBlock): ParamState;
 
-  /** One parameter's update, in place, after torch's `_single_tensor_*` rule. */
-  protected abstract update(group: ParamGroup<O>, param: Float32Array, grad: Float32Array, state: ParamState): void;
+  /** One parameter's update of the block's param slot from its grad slot, after torch's `_single_tensor_*` rule. */
+  protected abstract update(group: ParamGroup<O>, block: ParamBlock, state: ParamState): void;
+
+  /**
+   * Moves every trainable parameter into the kernels' memory, where `step` updates it without
+   * copying it in and out, and puts the moved arrays (same values) into `parameters`. Whoever
+   * holds the old arrays (ONNX Runtime feeds, a state_dict) must switch to the returned ones.
+   */
+  adoptParameters(): NamedParameters {
+    const moved: NamedParameters = new Map();
+    for (const [name, block] of this.blocks) {
+      const view = block.views.param!;
+      view.set(this.parameters.get(name)!);
+      this.parameters.set(name, view);
+      moved.set(name, view);
+    }
+    return moved;
+  }
+
+  /** Where `step` reads each trainable parameter's gradient: one passed in this very array is not copied. */
+  gradientBuffers(): Map<string, Float32Array> {
+    return new Map([...this.blocks].map(([name, b]) => [name, b.views.grad!]));
+  }
 
   /**
    * One optimisation step over fresh gradients (no zero_grad needed). As in torch, a trainable
@@ -161,9 +199,14 @@ export abstract class Optimizer<O extends { lr: number }> {
         const grad = grads.get(name);
         if (grad === undefined || this.frozenSet.has(name)) continue;
         const param = this.parameters.get(name)!;
+        const block = this.blocks.get(name)!;
+        const { param: p, grad: g } = block.views;
+        if (p !== param) p!.set(param);
+        if (g !== grad) g!.set(grad);
         let state = this.state.get(name);
-        if (!state) this.state.set(name, (state = this.initState(group, param)));
-        this.update(group, param, grad, state);
+        if (!state) this.state.set(name, (state = this.initState(group, block)));
+        this.update(group, block, state);
+        if (p !== param) param.set(p!);
       }
     }
   }
@@ -199,22 +242,34 @@ export abstract class Optimizer<O extends { lr: number }> {
       this.checkGroup(this.name, () => `(loaded) param_groups[${i}].`, group);
       return group;
     });
-    const states = new Map<string, ParamState>();
+    // Checked in full before anything is written: a refused state_dict leaves the optimizer as it was.
+    const states = new Map<string, Record<string, number | null | ArrayLike<number>>>();
     for (const [name, saved] of Object.entries(sd.state)) {
       const param = this.parameters.get(name);
       if (!param) throw fail(`state for "${name}", which is not a parameter of this optimizer`);
-      const s: ParamState = {};
+      const block = this.blocks.get(name);
+      if (!block) throw fail(`state for "${name}", which is frozen`);
       for (const [k, v] of Object.entries(saved)) {
-        if (v === null || typeof v === 'number') s[k] = v;
-        else if (v instanceof Float32Array || Array.isArray(v)) {
-          if (v.length !== param.length) throw fail(`state["${name}"].${k} has ${v.length} elements, the parameter has ${param.length}`);
-          s[k] = Float32Array.from(v);
-        } else throw fail(`state["${name}"].${k}: expected a number, null or an array`);
+        if (v === null || typeof v === 'number') continue;
+        if (!(v instanceof Float32Array || Array.isArray(v))) throw fail(`state["${name}"].${k}: expected a number, null or an array`);
+        if (!(k in block.views) || k === 'param' || k === 'grad') throw fail(`state["${name}"].${k}: ${this.name} keeps no state named "${k}"`);
+        if (v.length !== param.length) throw fail(`state["${name}"].${k} has ${v.length} elements, the parameter has ${param.length}`);
       }
-      states.set(name, s);
+      states.set(name, saved);
     }
     groups.forEach((g, i) => (this.param_groups[i] = g));
     this.state.clear();
-    for (const [k, v] of states) this.state.set(k, v);
+    for (const [name, saved] of states) {
+      const views = this.blocks.get(name)!.views;
+      const s: ParamState = {};
+      for (const [k, v] of Object.entries(saved)) {
+        if (v === null || typeof v === 'number') s[k] = v;
+        else {
+          views[k]!.set(v);
+          s[k] = views[k]!;
+        }
+      }
+      this.state.set(name, s);
+    }
   }
 }

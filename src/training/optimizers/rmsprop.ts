@@ -3,7 +3,8 @@
  * decay, maximize. Update rule: `_single_tensor_rmsprop` in torch/optim/rmsprop.py.
  */
 import type { NamedParameters } from '../param-groups.js';
-import { Optimizer, type OptimizerParams, type OptionsSchema, type ParamGroup, type ParamState } from './optimizer.js';
+import { Optimizer, type OptimizerKind, type OptimizerParams, type OptionsSchema, type ParamGroup, type ParamState } from './optimizer.js';
+import type { ParamBlock } from './param-blocks.js';
 
 export interface RMSpropOptions {
   /** Learning rate. @defaultValue 1e-2 */
@@ -32,46 +33,33 @@ const SCHEMA: OptionsSchema<RMSpropOptions> = {
   maximize: { kind: 'boolean' },
 };
 
-export class RMSprop extends Optimizer<RMSpropOptions> {
-  readonly name = 'RMSprop';
+const RMSPROP: OptimizerKind<RMSpropOptions> = {
+  name: 'RMSprop',
+  builtin: { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0, momentum: 0, centered: false, maximize: false },
+  schema: SCHEMA,
+  stateArrays: ['square_avg', 'momentum_buffer', 'grad_avg'],
+};
 
+export class RMSprop extends Optimizer<RMSpropOptions> {
   constructor(params: NamedParameters | OptimizerParams, defaults: Partial<RMSpropOptions> = {}) {
-    super('RMSprop', params, defaults, { lr: 1e-2, alpha: 0.99, eps: 1e-8, weight_decay: 0, momentum: 0, centered: false, maximize: false }, SCHEMA);
+    super(RMSPROP, params, defaults);
   }
 
-  protected initState(group: ParamGroup<RMSpropOptions>, param: Float32Array): ParamState {
-    const s: ParamState = { step: 0, square_avg: new Float32Array(param.length) };
-    if (group.momentum > 0) s.momentum_buffer = new Float32Array(param.length);
-    if (group.centered) s.grad_avg = new Float32Array(param.length);
+  protected initState(group: ParamGroup<RMSpropOptions>, b: ParamBlock): ParamState {
+    const s: ParamState = { step: 0, square_avg: b.views.square_avg!.fill(0) };
+    if (group.momentum > 0) s.momentum_buffer = b.views.momentum_buffer!.fill(0);
+    if (group.centered) s.grad_avg = b.views.grad_avg!.fill(0);
     return s;
   }
 
-  protected update(g: ParamGroup<RMSpropOptions>, p: Float32Array, grad: Float32Array, s: ParamState): void {
+  protected update(g: ParamGroup<RMSpropOptions>, b: ParamBlock, s: ParamState): void {
     const { lr, alpha, eps, weight_decay: wd, momentum, centered, maximize } = g;
-    const sign = maximize ? -1 : 1;
     s.step = (s.step as number) + 1;
-    const sq = s.square_avg as Float32Array;
     // A scheduler (OneCycleLR) may turn momentum on after the state was made.
-    const buf = momentum > 0 ? ((s.momentum_buffer as Float32Array | undefined) ?? (s.momentum_buffer = new Float32Array(p.length))) : null;
-    const ga = centered ? ((s.grad_avg as Float32Array | undefined) ?? (s.grad_avg = new Float32Array(p.length))) : null;
-    const n = p.length;
-    for (let i = 0; i < n; i++) {
-      let x = sign * grad[i];
-      if (wd !== 0) x += wd * p[i];
-      sq[i] = sq[i] * alpha + (1 - alpha) * x * x;
-      let avg: number;
-      if (ga !== null) {
-        ga[i] = ga[i] * alpha + (1 - alpha) * x;
-        avg = Math.sqrt(sq[i] - ga[i] * ga[i]) + eps;
-      } else {
-        avg = Math.sqrt(sq[i]) + eps;
-      }
-      if (buf !== null) {
-        buf[i] = buf[i] * momentum + x / avg;
-        p[i] -= lr * buf[i];
-      } else {
-        p[i] -= (lr * x) / avg;
-      }
-    }
+    if (momentum > 0 && !s.momentum_buffer) s.momentum_buffer = b.views.momentum_buffer!.fill(0);
+    if (centered && !s.grad_avg) s.grad_avg = b.views.grad_avg!.fill(0);
+    const { at } = b;
+    const kernel = b.kernels.rmsprop({ maximize, weight_decay: wd !== 0, centered, momentum: momentum > 0 });
+    kernel(at.param!, at.grad!, at.square_avg!, at.grad_avg!, at.momentum_buffer!, b.bytes, wd, alpha, 1 - alpha, eps, momentum, -lr);
   }
 }

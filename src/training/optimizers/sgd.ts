@@ -4,7 +4,8 @@
  */
 import { nnsError } from '../../errors.js';
 import type { NamedParameters } from '../param-groups.js';
-import { Optimizer, type OptimizerParams, type OptionsSchema, type ParamGroup, type ParamState } from './optimizer.js';
+import { Optimizer, type OptimizerKind, type OptimizerParams, type OptionsSchema, type ParamGroup, type ParamState } from './optimizer.js';
+import type { ParamBlock } from './param-blocks.js';
 
 export interface SGDOptions {
   /** Learning rate; torch requires it. */
@@ -30,13 +31,16 @@ const SCHEMA: OptionsSchema<SGDOptions> = {
   maximize: { kind: 'boolean' },
 };
 
-const BUILTIN = { lr: undefined as unknown as number, momentum: 0, dampening: 0, weight_decay: 0, nesterov: false, maximize: false };
+const SGD_KIND: OptimizerKind<SGDOptions> = {
+  name: 'SGD',
+  builtin: { lr: undefined as unknown as number, momentum: 0, dampening: 0, weight_decay: 0, nesterov: false, maximize: false },
+  schema: SCHEMA,
+  stateArrays: ['momentum_buffer'],
+};
 
 export class SGD extends Optimizer<SGDOptions> {
-  readonly name = 'SGD';
-
   constructor(params: NamedParameters | OptimizerParams, defaults: Partial<SGDOptions> = {}) {
-    super('SGD', params, defaults, BUILTIN, SCHEMA);
+    super(SGD_KIND, params, defaults);
   }
 
   protected override checkGroup(optimizer: string, where: (key: string) => string, group: SGDOptions): void {
@@ -50,22 +54,13 @@ export class SGD extends Optimizer<SGDOptions> {
     return { momentum_buffer: null };
   }
 
-  protected update(g: ParamGroup<SGDOptions>, p: Float32Array, grad: Float32Array, s: ParamState): void {
+  protected update(g: ParamGroup<SGDOptions>, b: ParamBlock, s: ParamState): void {
     const { lr, momentum, dampening, weight_decay: wd, nesterov, maximize } = g;
-    const sign = maximize ? -1 : 1;
-    let buf = s.momentum_buffer as Float32Array | null;
-    const first = buf === null;
-    if (momentum !== 0 && buf === null) s.momentum_buffer = buf = new Float32Array(p.length);
-    const n = p.length;
-    for (let i = 0; i < n; i++) {
-      let d = sign * grad[i];
-      if (wd !== 0) d += wd * p[i];
-      if (buf !== null) {
-        // The first step copies d into the buffer (torch.clone), later ones decay it.
-        buf[i] = first ? d : buf[i] * momentum + (1 - dampening) * d;
-        d = nesterov ? d + momentum * buf[i] : buf[i];
-      }
-      p[i] -= lr * d;
-    }
+    // torch keeps no buffer while momentum is 0 and clones d_p into it on its first step.
+    const first = momentum !== 0 && s.momentum_buffer === null;
+    if (first) s.momentum_buffer = b.views.momentum_buffer!;
+    const { at } = b;
+    const kernel = b.kernels.sgd({ maximize, weight_decay: wd !== 0, momentum: momentum !== 0, first, nesterov });
+    kernel(at.param!, at.grad!, at.momentum_buffer!, b.bytes, wd, momentum, 1 - dampening, -lr);
   }
 }
