@@ -23,14 +23,11 @@ import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 
 import { basename, join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import {
-  acquireBenchLock, cpuMs, freePort, NODE_FLAGS, log, machineBusyMs, median, r, ROOT, runWrk, sleep, startChild, stopAllChildren, table, waitHttpOk,
+  acquireBenchLock, argValue, cpuMs, freePort, NODE_FLAGS, log, machineBusyMs, median, r, ROOT, runWrk, sleep, startChild, stopAllChildren, table, waitHttpOk,
   waitQuiet, CORES, type WrkResult,
 } from './lib.js';
 
-function flag(name: string, def: string): string {
-  const i = process.argv.indexOf(name);
-  return i >= 0 && process.argv[i + 1] !== undefined ? process.argv[i + 1]! : def;
-}
+const flag = (name: string, def: string): string => argValue(name) ?? def;
 const QUICK = process.argv.includes('--quick');
 const ROUNDS = Number(flag('--rounds', QUICK ? '1' : '3'));
 const DURATION_S = Number(flag('--duration', QUICK ? '5' : '15'));

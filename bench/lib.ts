@@ -15,6 +15,12 @@ export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
  * ~40 MiB off a ResNet-18 server's RSS under load, for no measurable cost in req/s).
  */
 export const NODE_FLAGS = ['--max-semi-space-size=2'];
+
+/** The value after `--name` on the command line (undefined when absent or followed by another flag). */
+export function argValue(name: string, argv: string[] = process.argv.slice(2)): string | undefined {
+  const i = argv.indexOf(name);
+  return i >= 0 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') ? argv[i + 1] : undefined;
+}
 export const WRK_SCRIPT = fileURLToPath(new URL('../../bench/wrk-post.lua', import.meta.url));
 
 export const log = (msg: string): void => {

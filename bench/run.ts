@@ -39,7 +39,7 @@ import { selfTimes } from './cpuprofile.js';
 import { fixedImages, IMAGE_FLOATS } from './data.js';
 import {
   acquireBenchLock, batchSizeCounters, CORES, cpuMs, freePort, log, machineBusyMs, median, procStatusKb, r, ROOT, runWrk, sampleRss, slope,
-  NODE_FLAGS, startChild, stopAllChildren, table, waitHttpOk, waitQuiet, type Child, type WrkResult,
+  argValue, NODE_FLAGS, startChild, stopAllChildren, table, waitHttpOk, waitQuiet, type Child, type WrkResult,
 } from './lib.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -47,10 +47,7 @@ import {
 
 const argv = process.argv.slice(2);
 const has = (f: string) => argv.includes(f);
-const val = (f: string): string | undefined => {
-  const i = argv.indexOf(f);
-  return i >= 0 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') ? argv[i + 1] : undefined;
-};
+const val = (f: string) => argValue(f, argv);
 if (has('--help') || has('-h')) {
   console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--resnet-workers N] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
   process.exit(0);

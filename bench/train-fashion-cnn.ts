@@ -20,13 +20,10 @@ import { dirname, join } from 'node:path';
 import { formatEpoch, formatEval } from '../src/training/progress.js';
 import { train } from '../src/training/trainer.js';
 import type { TrainResult } from '../src/training/train-result.js';
-import { log, r, ROOT, table } from './lib.js';
+import { argValue, log, r, ROOT, table } from './lib.js';
 
 const argv = process.argv.slice(2);
-const val = (f: string): string | undefined => {
-  const i = argv.indexOf(f);
-  return i >= 0 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') ? argv[i + 1] : undefined;
-};
+const val = (f: string) => argValue(f, argv);
 const SEEDS = (val('--seeds') ?? '0,1,2').split(',').map(Number);
 const EPOCHS = Number(val('--epochs') ?? 5);
 const THREADS = Number(val('--threads') ?? 2);

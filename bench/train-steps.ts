@@ -24,13 +24,10 @@ import { initStateDict } from '../src/compiler/index.js';
 import { IdxDataset } from '../src/training/datasets/index.js';
 import { createOptimizer } from '../src/training/optimizers/index.js';
 import { TrainGraph } from '../src/training/train-graph.js';
-import { log, median, r, ROOT, table } from './lib.js';
+import { argValue, log, median, r, ROOT, table } from './lib.js';
 
 const argv = process.argv.slice(2);
-const val = (f: string): string | undefined => {
-  const i = argv.indexOf(f);
-  return i >= 0 && argv[i + 1] !== undefined && !argv[i + 1]!.startsWith('--') ? argv[i + 1] : undefined;
-};
+const val = (f: string) => argValue(f, argv);
 const THREADS = (val('--threads') ?? '1,2').split(',').map(Number);
 const ROUNDS = Number(val('--rounds') ?? 5);
 const STEPS = Number(val('--steps') ?? 40);

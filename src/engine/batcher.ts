@@ -14,7 +14,7 @@
  */
 import { nnsError, type NnsError } from '../errors.js';
 import { performance } from 'node:perf_hooks';
-import type { TensorData, TypedArray } from '../runtime/ort.js';
+import { typedArrayView, type TensorData, type TypedArray } from '../runtime/ort.js';
 import type { PoolWorker, WorkerPool } from './pool.js';
 
 export interface BatcherOptions {
@@ -204,8 +204,7 @@ export class Batcher {
       const capacity = Math.max(rows, this.opts.batchSize) * rowSize * bytesPer;
       const i = this.free.findIndex((b) => b.byteLength === capacity);
       const buffer = i >= 0 ? this.free.splice(i, 1)[0]! : new ArrayBuffer(capacity);
-      const Ctor = first.data.constructor as new (b: ArrayBuffer, offset: number, length: number) => TypedArray;
-      const data = new Ctor(buffer, 0, rows * rowSize);
+      const data = typedArrayView(first.dtype, buffer, 0, rows * rowSize);
       let offset = 0;
       for (const j of jobs) {
         const t = j.feeds[name]!.data;

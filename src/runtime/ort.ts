@@ -66,7 +66,7 @@ const loaded = new Map<EngineName, Promise<OrtModule>>();
 export let fallbackReason: string | undefined;
 
 /** ONNX Runtime's type names (Tensor.Type) <-> ours. They match except 'bool'. */
-const CTORS: Record<DType, new (n: number) => TypedArray> = {
+const CTORS: Record<DType, { new (n: number): TypedArray; new (b: ArrayBufferLike, offset: number, length: number): TypedArray }> = {
   float32: Float32Array, float64: Float64Array, float16: Uint16Array, int8: Int8Array, int16: Int16Array,
   int32: Int32Array, int64: BigInt64Array, uint8: Uint8Array, uint16: Uint16Array, uint32: Uint32Array,
   uint64: BigUint64Array, bool: Uint8Array,
@@ -74,6 +74,11 @@ const CTORS: Record<DType, new (n: number) => TypedArray> = {
 
 export function typedArrayFor(dtype: DType, length: number): TypedArray {
   return new CTORS[dtype](length);
+}
+
+/** A `dtype` view of `length` elements of `buffer` from byte `offset` (which must be aligned). */
+export function typedArrayView(dtype: DType, buffer: ArrayBufferLike, offset: number, length: number): TypedArray {
+  return new CTORS[dtype](buffer, offset, length);
 }
 
 export const DTYPES = Object.keys(CTORS) as DType[];

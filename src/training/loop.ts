@@ -24,7 +24,7 @@ import { readStateDict } from '../weights/index.js';
 import { ArtifactsWriter, snapshotStateDict } from './artifacts.js';
 import { clip_grad_norm_, clip_grad_value_ } from './clip.js';
 import { openRunData, type RunData } from './data-source.js';
-import { batchCount, type IndexedDataset } from './datasets/index.js';
+import { batchCount } from './datasets/index.js';
 import { EarlyStopping } from './early-stopping.js';
 import { EvalGraph } from './eval-graph.js';
 import { countCorrect, hasAccuracy } from './loss-metrics.js';

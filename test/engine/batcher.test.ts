@@ -56,6 +56,23 @@ describe('dynamic batching', () => {
     assert.deepEqual(res[2]!.json(), single.json());
   });
 
+  test('batch input buffers come back from the worker and are refilled: no growth, no stale rows', async () => {
+    const v = app.registry.get('neuralnet');
+    const free = () => (v.batcher as unknown as { free: ArrayBuffer[] }).free;
+    const expect = async (xs: number[]) => (await post(app, '/predictions/neuralnet', xs.map((x) => [x]))).json() as number[][];
+    const wide = await expect([1, 2, 3, 4, 5]);
+    const held = free().length;
+    assert.ok(held >= 1, 'the buffer of the finished batch came back');
+    const capacity = free()[free().length - 1]!.byteLength;
+    // A smaller batch next reuses that buffer; rows 2-5 left from the wider batch must not leak in.
+    const narrow = await expect([1]);
+    assert.deepEqual(narrow, [wide[0]]);
+    assert.equal(free().length, held, 'the pool of buffers did not grow');
+    // (A transferred buffer comes back as a new ArrayBuffer object over the same memory.)
+    assert.deepEqual(free().map((b) => b.byteLength), new Array(held).fill(capacity), 'buffers sized for a full batch, reused');
+    assert.deepEqual(await expect([5, 4, 3, 2, 1]), [...wide].reverse());
+  });
+
   test('one bad item in a batch fails only its own request', async () => {
     // Index 42 is outside the 10-row table: ONNX Runtime's Gather fails at run time, after the
     // request passed validation and joined a batch with good ones.

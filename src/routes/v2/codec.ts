@@ -5,7 +5,7 @@
  * the order the tensors are listed.
  */
 import { nnsError } from '../../errors.js';
-import { typedArrayFor, type DType, type IoSpec, type TensorData, type TypedArray } from '../../runtime/ort.js';
+import { typedArrayFor, typedArrayView, type DType, type IoSpec, type TensorData } from '../../runtime/ort.js';
 import { fromFlat, toFlat } from '../../tensors.js';
 
 const V2_TO_DTYPE: Record<string, DType> = {
@@ -117,10 +117,9 @@ export function decodeRaw(binary: Buffer, specs: IoSpec[], model: string): Recor
 
 function fromBytes(bytes: Buffer, dtype: DType, shape: number[]): TensorData {
   const size = shape.reduce((a, b) => a * b, 1);
-  const Ctor = typedArrayFor(dtype, 0).constructor as new (b: ArrayBufferLike, offset: number, length: number) => TypedArray;
   // A view of the body when the tensor starts on an element boundary (the batcher copies it into
   // the batch, nothing writes to it); otherwise a copy into a fresh, aligned buffer.
-  if (bytes.byteOffset % BYTES_PER[dtype] === 0) return { dtype, dims: shape, data: new Ctor(bytes.buffer, bytes.byteOffset, size) };
+  if (bytes.byteOffset % BYTES_PER[dtype] === 0) return { dtype, dims: shape, data: typedArrayView(dtype, bytes.buffer, bytes.byteOffset, size) };
   const data = typedArrayFor(dtype, size);
   new Uint8Array(data.buffer).set(bytes);
   return { dtype, dims: shape, data };

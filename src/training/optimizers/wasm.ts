@@ -51,9 +51,9 @@ function localIndex(local: number | undefined): Bytes {
 // Locals, constants, integer arithmetic and control flow (MVP).
 export const get = (local: number | undefined): Bytes => [0x20, ...localIndex(local)];
 export const set = (local: number | undefined, value: Bytes): Bytes => [...value, 0x21, ...localIndex(local)];
-export const i32Const = (n: number): Bytes => [0x41, ...sleb(n)];
-export const i32Add = (a: Bytes, b: Bytes): Bytes => seq(a, b, [0x6a]);
-export const i32GeU = (a: Bytes, b: Bytes): Bytes => seq(a, b, [0x4f]);
+const i32Const = (n: number): Bytes => [0x41, ...sleb(n)];
+const i32Add = (a: Bytes, b: Bytes): Bytes => seq(a, b, [0x6a]);
+const i32GeU = (a: Bytes, b: Bytes): Bytes => seq(a, b, [0x4f]);
 
 /**
  * `for (i = 0; i < end; i += step) body`: `i` and `end` are i32 locals; `i` must start at 0
