@@ -361,14 +361,20 @@ export async function waitHttpOk(url: string, timeoutMs = 180_000): Promise<void
 }
 
 /** `nnserve_batch_size` _sum and _count for one model, from the metrics endpoint. */
-export async function batchSizeCounters(metricsUrl: string, model: string): Promise<{ sum: number; count: number }> {
+/**
+ * A model's request counters from the metrics endpoint: rows (`sum`) and requests (`count`) of
+ * nnserve_batch_size, so sum/count is the mean batch a request ran in; and the summed worker
+ * compute time of those requests (each request counts its batch's run), so computeS/count is
+ * the mean time of one batch run, weighted by request.
+ */
+export async function batchSizeCounters(metricsUrl: string, model: string): Promise<{ sum: number; count: number; computeS: number }> {
   const text = await (await fetch(metricsUrl)).text();
-  const read = (suffix: string) => {
-    const re = new RegExp(`^nnserve_batch_size_${suffix}\\{[^}]*model_name="${model}"[^}]*\\}\\s+(\\S+)$`, 'm');
+  const read = (metric: string) => {
+    const re = new RegExp(`^${metric}\\{[^}]*model_name="${model}"[^}]*\\}\\s+(\\S+)$`, 'm');
     const m = text.match(re);
     return m ? Number(m[1]) : 0;
   };
-  return { sum: read('sum'), count: read('count') };
+  return { sum: read('nnserve_batch_size_sum'), count: read('nnserve_batch_size_count'), computeS: read('nnserve_inference_compute_seconds_sum') };
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,12 +4,12 @@
  * machine's cores, so every figure is for "server + client on the same box".
  *
  *   node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S]
- *                          [--resnet-workers N] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]
+ *                          [--resnet-workers N] [--max-batch-delay MS] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]
  *
  * (a) tiny-mlp   model-store/neuralnet.mar via POST /predictions/neuralnet {"data":[[1.5]]}, c=32,
  *                vs bench/echo-server.ts (bare Fastify POST /echo) with the same body and client.
  * (b) resnet18   POST /v2/models/resnet18/infer, binary tensor extension, one [1,3,224,224] image
- *                per request, c=8, archive with batchSize 8 / maxBatchDelay 10 and --resnet-workers
+ *                per request, c=8, archive with batchSize 8 / maxBatchDelay --max-batch-delay (default 0) and --resnet-workers
  *                (default 1) workers of cores/workers intra-op threads, vs bench/bare-ort.ts
  *                (createSession, batch 8, 2 threads): the same thread budget. (Two 1-thread
  *                workers measured worse, 0.78: two sessions running at once slow each other.)
@@ -49,7 +49,7 @@ const argv = process.argv.slice(2);
 const has = (f: string) => argv.includes(f);
 const val = (f: string) => argValue(f, argv);
 if (has('--help') || has('-h')) {
-  console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--resnet-workers N] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
+  console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--resnet-workers N] [--max-batch-delay MS] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
   process.exit(0);
 }
 const QUICK = has('--quick');
@@ -59,6 +59,13 @@ const WARMUP_S = QUICK ? 2 : 3;
 const MEM_REQUESTS = Number(val('--mem-requests') ?? (QUICK ? 20_000 : 100_000));
 /** (b)'s workers (intra-op threads = cores / workers); (c1) always measures one worker, one session. */
 const RESNET_WORKERS = Number(val('--resnet-workers') ?? 1);
+/**
+ * (b)'s maxBatchDelay in ms. 0 (Triton's default max_queue_delay): a free worker takes whatever
+ * is queued, so at c=8 one part-batch is answered and refilled while the other runs. Measured
+ * here (AMD EPYC, 6 rounds each): 0 -> 0.94 of ORT, 10 -> 0.85, 100 (TorchServe's default,
+ * full batches of 8, each waiting for the last answer's round trip) -> 0.87.
+ */
+const RESNET_DELAY_MS = Number(val('--max-batch-delay') ?? 0);
 const PROFILE = has('--profile');
 /** --nice N: run the bench and everything it starts at this priority (negative needs root), for shared machines. */
 const NICE = val('--nice');
@@ -320,12 +327,12 @@ function resnetModel(): string {
 }
 
 function resnetArchive(onnx: string, workers: number): string {
-  const cfgDir = join(CACHE, `resnet18-config-w${workers}`);
-  const store = join(CACHE, `store-resnet18-w${workers}`);
+  const cfgDir = join(CACHE, `resnet18-config-w${workers}-d${RESNET_DELAY_MS}`);
+  const store = join(CACHE, `store-resnet18-w${workers}-d${RESNET_DELAY_MS}`);
   mkdirSync(cfgDir, { recursive: true });
   mkdirSync(store, { recursive: true });
   const cfg = join(cfgDir, 'model-config.yaml');
-  writeFileSync(cfg, `minWorkers: ${workers}\nmaxWorkers: ${workers}\nbatchSize: 8\nmaxBatchDelay: 10\nresponseTimeout: 120\n`);
+  writeFileSync(cfg, `minWorkers: ${workers}\nmaxWorkers: ${workers}\nbatchSize: 8\nmaxBatchDelay: ${RESNET_DELAY_MS}\nresponseTimeout: 120\n`);
   const p = spawnSync(process.execPath, [CLI, 'archive', '--model-name', 'resnet18', '--version', '1.0', '--serialized-file', onnx,
     '--config-file', cfg, '--export-path', store, '-f'], { cwd: ROOT, encoding: 'utf8' });
   if (p.status !== 0) throw new Error(`nnserve archive failed: ${p.stderr}${p.stdout}`);
@@ -348,7 +355,7 @@ function resnetBody(): { file: string; headerLength: number } {
 
 const mb = (kb: number) => kb / 1024;
 
-interface BareResult { images_per_s: number; p50_ms: number; p99_ms: number; runs: number; engine: string }
+interface BareResult { images_per_s: number; p50_ms: number; p99_ms: number; runs: number; seconds: number; engine: string }
 
 async function benchResnet(report_b: boolean, report_mem: boolean, workers: number): Promise<void> {
   const threads = Math.max(1, Math.floor(CORES / workers));
@@ -390,7 +397,7 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
     await runWrk({ ...wrkOpts, durationS: WARMUP_S });
     await bareRun(WARMUP_S);
 
-    type ServerRound = WrkResult & { usage: Usage; mean_batch: number; rss: number[] };
+    type ServerRound = WrkResult & { usage: Usage; mean_batch: number; run_ms: number; rss: number[] };
     type BareRound = BareResult & { usage: Usage; rss: number[] };
     const server: ServerRound[] = [];
     const ref: BareRound[] = [];
@@ -404,10 +411,11 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
             const w = await runWrk({ ...wrkOpts, durationS: DURATION_S });
             const rss = sampler.stop();
             const after = await batchSizeCounters(nn.metrics, 'resnet18');
-            return { ...w, rss, mean_batch: (after.sum - before.sum) / Math.max(1, after.count - before.count) };
+            const requests = Math.max(1, after.count - before.count);
+            return { ...w, rss, mean_batch: (after.sum - before.sum) / requests, run_ms: (1000 * (after.computeS - before.computeS)) / requests };
           });
           server.push(res);
-          log(`  round ${round + 1} nnserve: ${r(res.rps)} img/s, p50 ${r(res.p50_ms)} ms, p99 ${r(res.p99_ms)} ms, mean batch ${r(res.mean_batch)}, RSS max ${r(mb(Math.max(...res.rss)))} MiB, other load ${r(res.usage.other_pct, 0)}%${res.errors ? `, ${res.errors} ERRORS` : ''}`);
+          log(`  round ${round + 1} nnserve: ${r(res.rps)} img/s, p50 ${r(res.p50_ms)} ms, p99 ${r(res.p99_ms)} ms, mean batch ${r(res.mean_batch)}, worker run ${r(res.run_ms)} ms/batch, RSS max ${r(mb(Math.max(...res.rss)))} MiB, other load ${r(res.usage.other_pct, 0)}%${res.errors ? `, ${res.errors} ERRORS` : ''}`);
         } else {
           const res = await measure(`round ${round + 1} in-process ORT`, bare.pid, async () => {
             const sampler = sampleRss(bare.pid);
@@ -427,23 +435,25 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
         ips: median(server.map((x) => x.rps)), p50: median(server.map((x) => x.p50_ms)), p99: median(server.map((x) => x.p99_ms)),
         batch: median(server.map((x) => x.mean_batch)), errors: server.reduce((a, x) => a + x.errors, 0), other: median(server.map((x) => x.usage.other_pct)),
         cpuPerImg: median(server.map((x) => x.usage.target_cpu_ms / x.requests)), mainPerImg: median(server.map((x) => x.usage.target_main_ms / x.requests)),
+        runMs: median(server.map((x) => x.run_ms)),
       };
       const o = {
         ips: median(ref.map((x) => x.images_per_s)), p50: median(ref.map((x) => x.p50_ms)), p99: median(ref.map((x) => x.p99_ms)), other: median(ref.map((x) => x.usage.other_pct)),
         cpuPerImg: median(ref.map((x) => x.usage.target_cpu_ms / (x.images_per_s * x.usage.wall_ms / 1000))),
+        runMs: median(ref.map((x) => (1000 * x.seconds) / x.runs)),
       };
       const pairRatios = server.map((x, i) => x.rps / ref[i]!.images_per_s);
       const ratio = median(pairRatios);
       const tail = s.p99 / s.p50;
-      emit({ bench: 'resnet18', target: 'nnserve', workers, intra_op_threads: threads, img_s: r(s.ips), p50_ms: r(s.p50), p99_ms: r(s.p99), p99_over_p50: r(tail), mean_batch: r(s.batch), cpu_ms_per_img: r(s.cpuPerImg), main_thread_cpu_ms_per_img: r(s.mainPerImg), other_load_pct: r(s.other, 1), errors: s.errors, rounds: server.length, duration_s: DURATION_S, concurrency: 8 });
-      emit({ bench: 'resnet18', target: 'ort-inprocess', img_s: r(o.ips), batch_run_p50_ms: r(o.p50), batch_run_p99_ms: r(o.p99), cpu_ms_per_img: r(o.cpuPerImg), other_load_pct: r(o.other, 1), batch: 8, intra_op_threads: 2, engine: ref[0]?.engine, rounds: ref.length, duration_s: DURATION_S });
+      emit({ bench: 'resnet18', target: 'nnserve', workers, max_batch_delay_ms: RESNET_DELAY_MS, intra_op_threads: threads, img_s: r(s.ips), p50_ms: r(s.p50), p99_ms: r(s.p99), p99_over_p50: r(tail), mean_batch: r(s.batch), worker_run_ms_per_batch: r(s.runMs), cpu_ms_per_img: r(s.cpuPerImg), main_thread_cpu_ms_per_img: r(s.mainPerImg), other_load_pct: r(s.other, 1), errors: s.errors, rounds: server.length, duration_s: DURATION_S, concurrency: 8 });
+      emit({ bench: 'resnet18', target: 'ort-inprocess', img_s: r(o.ips), batch_run_mean_ms: r(o.runMs), batch_run_p50_ms: r(o.p50), batch_run_p99_ms: r(o.p99), cpu_ms_per_img: r(o.cpuPerImg), other_load_pct: r(o.other, 1), batch: 8, intra_op_threads: 2, engine: ref[0]?.engine, rounds: ref.length, duration_s: DURATION_S });
       emit({ bench: 'resnet18', ratio_vs: 'ort-inprocess', ratio: r(ratio), ratio_of_medians: r(s.ips / o.ips), per_round: pairRatios.map((x) => r(x)), target: 0.9, pass: ratio >= 0.9 });
       emit({ bench: 'resnet18', metric: 'p99_over_p50', value: r(tail), target: 2, pass: tail <= 2 });
-      section(`(b) ResNet-18 over KServe v2 binary (1 image/request, c=8, batchSize 8, maxBatchDelay 10, ${serving}) vs in-process ORT batch 8 (one session, 2 intra-op threads), ${ROUNDS} x ${DURATION_S} s, medians`,
-        table(['target', 'img/s', 'p50 ms', 'p99 ms', 'p99/p50', 'mean batch', 'CPU ms/img', 'other load %', 'errors', 'img/s per round'], [
-          ['nnserve (latency per request)', s.ips, s.p50, s.p99, tail, s.batch, s.cpuPerImg, r(s.other, 1), s.errors, fmtRounds(server.map((x) => x.rps))],
-          ['in-process ORT (latency per batch-8 run)', o.ips, o.p50, o.p99, o.p99 / o.p50, 8, o.cpuPerImg, r(o.other, 1), 0, fmtRounds(ref.map((x) => x.images_per_s))],
-          ['ratio nnserve/ORT', r(ratio), '', '', '', '', '', '', '', `per round ${fmtRounds(pairRatios)}; target >= 0.9: ${ratio >= 0.9 ? 'PASS' : 'MISS'}; p99/p50 <= 2: ${tail <= 2 ? 'PASS' : 'MISS'}`],
+      section(`(b) ResNet-18 over KServe v2 binary (1 image/request, c=8, batchSize 8, maxBatchDelay ${RESNET_DELAY_MS}, ${serving}) vs in-process ORT batch 8 (one session, 2 intra-op threads), ${ROUNDS} x ${DURATION_S} s, medians`,
+        table(['target', 'img/s', 'p50 ms', 'p99 ms', 'p99/p50', 'mean batch', 'ms per batch run (mean)', 'CPU ms/img', 'other load %', 'errors', 'img/s per round'], [
+          ['nnserve (latency per request)', s.ips, s.p50, s.p99, tail, s.batch, s.runMs, s.cpuPerImg, r(s.other, 1), s.errors, fmtRounds(server.map((x) => x.rps))],
+          ['in-process ORT (latency per batch-8 run)', o.ips, o.p50, o.p99, o.p99 / o.p50, 8, o.runMs, o.cpuPerImg, r(o.other, 1), 0, fmtRounds(ref.map((x) => x.images_per_s))],
+          ['ratio nnserve/ORT', r(ratio), '', '', '', '', '', '', '', '', `per round ${fmtRounds(pairRatios)}; target >= 0.9: ${ratio >= 0.9 ? 'PASS' : 'MISS'}; p99/p50 <= 2: ${tail <= 2 ? 'PASS' : 'MISS'}`],
         ]));
     }
     if (report_mem) {

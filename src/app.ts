@@ -9,6 +9,8 @@ import { readFileSync } from 'node:fs';
 import type { Config } from './config.js';
 import { toHttp } from './errors.js';
 import { Metrics } from './metrics.js';
+import { BodyPool } from './routes/body-pool.js';
+import { readRawBody } from './routes/raw-body.js';
 import { Registry, type LoadFailure } from './registry/registry.js';
 import type { ReplicaSync } from './registry/replica-sync.js';
 import { startRegistry } from './registry/startup.js';
@@ -54,15 +56,22 @@ function base(config: Config, logger: boolean | object, metrics: Metrics | undef
     // logged about a request carry its id themselves (see the error handler).
     childLoggerFactory: (logger) => logger,
   });
-  // TorchServe hands any body to the handler: raw bytes for unknown types.
-  app.addContentTypeParser('*', { parseAs: 'buffer' }, (_req, body, done) => done(null, body));
+  // TorchServe hands any body to the handler: raw bytes for unknown types (read into one buffer
+  // sized from Content-Length, v2 binary tensors 8-byte aligned: raw-body.ts).
+  const limit = config.max_request_size;
+  const bodies = new BodyPool(32 << 20);
+  app.addHook('onResponse', (req, _reply, done) => {
+    bodies.release(req);
+    done();
+  });
+  app.addContentTypeParser('*', (req, payload, done) => readRawBody(req, payload, limit, done, bodies));
   const json = app.getDefaultJsonParser('error', 'error');
   // KServe v2 binary requests may say application/json while carrying binary tensors after
   // the JSON header; those bodies stay raw for the v2 codec.
-  app.addContentTypeParser('application/json', { parseAs: 'buffer' }, (req, body, done) => {
-    if (req.headers['inference-header-content-length'] !== undefined) return done(null, body);
-    json(req, (body as Buffer).toString('utf8'), done);
-  });
+  app.addContentTypeParser('application/json', (req, payload, done) => readRawBody(req, payload, limit, (err, body) => {
+    if (err || req.headers['inference-header-content-length'] !== undefined) return done(err, body);
+    json(req, body!.toString('utf8'), done);
+  }, bodies));
   // A callback hook, not an async one: one promise less per request.
   app.addHook('onSend', (req, reply, payload, done) => {
     reply.header('x-request-id', req.id);

@@ -93,6 +93,35 @@ describe('KServe Open Inference Protocol v2', () => {
     got.forEach((v, i) => assert.ok(Math.abs(v - c.outputs.output!.data[i]!) <= 1e-5 * scale));
   });
 
+  test('binary bodies (borrowed from a pool, given back after the answer) never mix between concurrent requests', async () => {
+    const xs = Array.from({ length: 16 }, (_, i) => i - 7.5);
+    const expected: number[] = [];
+    for (const x of xs) {
+      const res = await infer('neuralnet', JSON.stringify({ inputs: [{ name: 'input', shape: [1, 1], datatype: 'FP32', data: [x] }] }));
+      expected.push(res.json().outputs[0].data[0]);
+    }
+    // Requests start a few event-loop turns apart, so each is read while earlier ones still wait
+    // in the queue (their bodies must not be lent again yet) and after earlier answers have given
+    // theirs back. Three waves; header lengths vary, so a buffer comes back with another padding.
+    const turns = (n: number) => new Promise<void>((resolve) => {
+      const step = (k: number) => (k === 0 ? resolve() : setImmediate(() => step(k - 1)));
+      step(n);
+    });
+    for (let wave = 0; wave < 3; wave++) {
+      const answers = await Promise.all(xs.map(async (x, i) => {
+        await turns(4 * i);
+        const header = Buffer.from(JSON.stringify({ id: 'w'.repeat((i * 5 + wave) % 11), inputs: [{ name: 'input', shape: [1, 1], datatype: 'FP32', parameters: { binary_data_size: 4 } }] }));
+        const res = await app.inference.inject({
+          method: 'POST', url: '/v2/models/neuralnet/infer', payload: Buffer.concat([header, Buffer.from(Float32Array.of(x).buffer)]),
+          headers: { 'content-type': 'application/octet-stream', 'inference-header-content-length': String(header.length) },
+        });
+        assert.equal(res.statusCode, 200, res.body);
+        return res.json().outputs[0].data[0] as number;
+      }));
+      assert.deepEqual(answers, expected, `wave ${wave}`);
+    }
+  });
+
   test('binary input with JSON output, and raw binary (Inference-Header-Content-Length: 0)', async () => {
     const x = Float32Array.from([1, 2, 3]);
     const header = Buffer.from(JSON.stringify({ inputs: [{ name: 'input', shape: [3, 1], datatype: 'FP32', parameters: { binary_data_size: 12 } }] }));

@@ -207,22 +207,26 @@ function backwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, d: Direction
   let dhPrev: Tensor;
   let dcPrev: Tensor | null = null;
   if (mode === 'LSTM') {
-    const actsT = b.freshInput(`${g.scope}/acts_t`, 'float32', [B, 4 * h]);
-    const cT = b.freshInput(`${g.scope}/c_t`, 'float32', [B, h]);
-    const cPrevT = b.freshInput(`${g.scope}/c_prev_t`, 'float32', [B, h]);
-    scans.push(d.acts!, d.cells!, previous(g, d.cells!, d.c0!, d.reverse));
-    const [i, f, gg, o] = split(b, actsT, 4, h) as [Tensor, Tensor, Tensor, Tensor];
-    const tc = b.unary('Tanh', cT);
-    const dO = mul(b, dh, tc);
-    const dc = add(b, dcIn!, mul(b, mul(b, dh, o), oneMinus(b, mul(b, tc, tc))));
-    const di = mul(b, dc, gg);
-    const dg = mul(b, dc, i);
-    const df = mul(b, dc, cPrevT);
-    dcPrev = mul(b, dc, f);
-    const dgates = b.concat([
-      mul(b, di, mul(b, i, oneMinus(b, i))), mul(b, df, mul(b, f, oneMinus(b, f))),
-      mul(b, dg, oneMinus(b, mul(b, gg, gg))), mul(b, dO, mul(b, o, oneMinus(b, o))),
-    ], 1);
+    // Whatever does not depend on dh or dc is computed for every step at once, outside the loop,
+    // so each step runs 7 ops instead of 27 (a Scan step costs per op, not per element):
+    //   dc      = dc_next + dh * o (1 - tanh(c)^2)
+    //   d(i, f, g, o pre-activations) = [dc, dc, dc, dh] * [g i (1 - i), c_prev f (1 - f), i (1 - g^2), tanh(c) o (1 - o)]
+    //   dc_prev = dc * f,   dh_prev = dgates W_hh
+    const [iA, fA, gA, oA] = split(g, d.acts!, 4, h) as [Tensor, Tensor, Tensor, Tensor];
+    const tc = g.unary('Tanh', d.cells!);
+    const cPrev = previous(g, d.cells!, d.c0!, d.reverse);
+    const dcPerDh = mul(g, oA, oneMinus(g, mul(g, tc, tc)));
+    const factors = g.concat([
+      mul(g, gA, mul(g, iA, oneMinus(g, iA))), mul(g, cPrev, mul(g, fA, oneMinus(g, fA))),
+      mul(g, iA, oneMinus(g, mul(g, gA, gA))), mul(g, tc, mul(g, oA, oneMinus(g, oA))),
+    ], 2);
+    const dcPerDhT = b.freshInput(`${g.scope}/dc_per_dh_t`, 'float32', [B, h]);
+    const factorsT = b.freshInput(`${g.scope}/gate_factors_t`, 'float32', [B, 4 * h]);
+    const fT = b.freshInput(`${g.scope}/f_t`, 'float32', [B, h]);
+    scans.push(dcPerDh, factors, fA);
+    const dc = add(b, dcIn!, mul(b, dh, dcPerDhT));
+    const dgates = mul(b, b.concat([dc, dc, dc, dh], 1), factorsT);
+    dcPrev = mul(b, dc, fT);
     dhPrev = matmul(b, dgates, whh);
     outs.push(dgates);
   } else if (mode === 'GRU') {
