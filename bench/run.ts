@@ -66,6 +66,8 @@ const RESNET_WORKERS = Number(val('--resnet-workers') ?? 1);
  * full batches of 8, each waiting for the last answer's round trip) -> 0.87.
  */
 const RESNET_DELAY_MS = Number(val('--max-batch-delay') ?? 0);
+/** (b)'s batchSize (the archive's model-config.yaml). */
+const RESNET_BATCH = Number(val('--batch-size') ?? 8);
 const PROFILE = has('--profile');
 /** --nice N: run the bench and everything it starts at this priority (negative needs root), for shared machines. */
 const NICE = val('--nice');
@@ -327,12 +329,12 @@ function resnetModel(): string {
 }
 
 function resnetArchive(onnx: string, workers: number): string {
-  const cfgDir = join(CACHE, `resnet18-config-w${workers}-d${RESNET_DELAY_MS}`);
-  const store = join(CACHE, `store-resnet18-w${workers}-d${RESNET_DELAY_MS}`);
+  const cfgDir = join(CACHE, `resnet18-config-w${workers}-b${RESNET_BATCH}-d${RESNET_DELAY_MS}`);
+  const store = join(CACHE, `store-resnet18-w${workers}-b${RESNET_BATCH}-d${RESNET_DELAY_MS}`);
   mkdirSync(cfgDir, { recursive: true });
   mkdirSync(store, { recursive: true });
   const cfg = join(cfgDir, 'model-config.yaml');
-  writeFileSync(cfg, `minWorkers: ${workers}\nmaxWorkers: ${workers}\nbatchSize: 8\nmaxBatchDelay: ${RESNET_DELAY_MS}\nresponseTimeout: 120\n`);
+  writeFileSync(cfg, `minWorkers: ${workers}\nmaxWorkers: ${workers}\nbatchSize: ${RESNET_BATCH}\nmaxBatchDelay: ${RESNET_DELAY_MS}\nresponseTimeout: 120\n`);
   const p = spawnSync(process.execPath, [CLI, 'archive', '--model-name', 'resnet18', '--version', '1.0', '--serialized-file', onnx,
     '--config-file', cfg, '--export-path', store, '-f'], { cwd: ROOT, encoding: 'utf8' });
   if (p.status !== 0) throw new Error(`nnserve archive failed: ${p.stderr}${p.stdout}`);
@@ -445,11 +447,11 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
       const pairRatios = server.map((x, i) => x.rps / ref[i]!.images_per_s);
       const ratio = median(pairRatios);
       const tail = s.p99 / s.p50;
-      emit({ bench: 'resnet18', target: 'nnserve', workers, max_batch_delay_ms: RESNET_DELAY_MS, intra_op_threads: threads, img_s: r(s.ips), p50_ms: r(s.p50), p99_ms: r(s.p99), p99_over_p50: r(tail), mean_batch: r(s.batch), worker_run_ms_per_batch: r(s.runMs), cpu_ms_per_img: r(s.cpuPerImg), main_thread_cpu_ms_per_img: r(s.mainPerImg), other_load_pct: r(s.other, 1), errors: s.errors, rounds: server.length, duration_s: DURATION_S, concurrency: 8 });
+      emit({ bench: 'resnet18', target: 'nnserve', workers, batch_size: RESNET_BATCH, max_batch_delay_ms: RESNET_DELAY_MS, intra_op_threads: threads, img_s: r(s.ips), p50_ms: r(s.p50), p99_ms: r(s.p99), p99_over_p50: r(tail), mean_batch: r(s.batch), worker_run_ms_per_batch: r(s.runMs), cpu_ms_per_img: r(s.cpuPerImg), main_thread_cpu_ms_per_img: r(s.mainPerImg), other_load_pct: r(s.other, 1), errors: s.errors, rounds: server.length, duration_s: DURATION_S, concurrency: 8 });
       emit({ bench: 'resnet18', target: 'ort-inprocess', img_s: r(o.ips), batch_run_mean_ms: r(o.runMs), batch_run_p50_ms: r(o.p50), batch_run_p99_ms: r(o.p99), cpu_ms_per_img: r(o.cpuPerImg), other_load_pct: r(o.other, 1), batch: 8, intra_op_threads: 2, engine: ref[0]?.engine, rounds: ref.length, duration_s: DURATION_S });
       emit({ bench: 'resnet18', ratio_vs: 'ort-inprocess', ratio: r(ratio), ratio_of_medians: r(s.ips / o.ips), per_round: pairRatios.map((x) => r(x)), target: 0.9, pass: ratio >= 0.9 });
       emit({ bench: 'resnet18', metric: 'p99_over_p50', value: r(tail), target: 2, pass: tail <= 2 });
-      section(`(b) ResNet-18 over KServe v2 binary (1 image/request, c=8, batchSize 8, maxBatchDelay ${RESNET_DELAY_MS}, ${serving}) vs in-process ORT batch 8 (one session, 2 intra-op threads), ${ROUNDS} x ${DURATION_S} s, medians`,
+      section(`(b) ResNet-18 over KServe v2 binary (1 image/request, c=8, batchSize ${RESNET_BATCH}, maxBatchDelay ${RESNET_DELAY_MS}, ${serving}) vs in-process ORT batch 8 (one session, 2 intra-op threads), ${ROUNDS} x ${DURATION_S} s, medians`,
         table(['target', 'img/s', 'p50 ms', 'p99 ms', 'p99/p50', 'mean batch', 'ms per batch run (mean)', 'CPU ms/img', 'other load %', 'errors', 'img/s per round'], [
           ['nnserve (latency per request)', s.ips, s.p50, s.p99, tail, s.batch, s.runMs, s.cpuPerImg, r(s.other, 1), s.errors, fmtRounds(server.map((x) => x.rps))],
           ['in-process ORT (latency per batch-8 run)', o.ips, o.p50, o.p99, o.p99 / o.p50, 8, o.runMs, o.cpuPerImg, r(o.other, 1), 0, fmtRounds(ref.map((x) => x.images_per_s))],

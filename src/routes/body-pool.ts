@@ -42,9 +42,23 @@ export class BodyPool {
     if (!b) return;
     this.lent.delete(req);
     // A buffer transferred to another thread meanwhile comes back detached (length 0).
-    if (b.byteLength === 0 || this.held + b.byteLength > this.maxBytes) return;
+    if (b.byteLength === 0 || b.byteLength > this.maxBytes) return;
+    // Over budget: idle buffers of other sizes go first (a burst of one size must not leave the
+    // pool full of buffers nobody asks for again), then older ones of this size.
+    for (const [size, list] of this.free) {
+      if (size === b.byteLength) continue;
+      while (list.length > 0 && this.held + b.byteLength > this.maxBytes) {
+        list.shift();
+        this.held -= size;
+      }
+      if (list.length === 0) this.free.delete(size);
+    }
     let list = this.free.get(b.byteLength);
     if (!list) this.free.set(b.byteLength, (list = []));
+    while (list.length > 0 && this.held + b.byteLength > this.maxBytes) {
+      list.shift();
+      this.held -= b.byteLength;
+    }
     list.push(b);
     this.held += b.byteLength;
   }

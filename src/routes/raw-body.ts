@@ -6,12 +6,20 @@
  * Then the v2 codec can hand the tensors on as views of the body: with an arbitrary header
  * length (a Triton client's, or our bench's 181 bytes) every FP32 tensor was copied once more.
  * With a `pool`, v2 binary bodies are borrowed from it (body-pool.ts).
+ *
+ * Unlike Fastify's reader it knows no route-level bodyLimit and no preParsing stream's encoded
+ * length: nnserve sets neither.
  */
 import type { FastifyRequest } from 'fastify';
 import { errorCodes } from 'fastify';
 import type { BodyPool } from './body-pool.js';
 
 export type BodyDone = (err: Error | null, body?: Buffer) => void;
+
+/** Bodies up to this size get their whole buffer when the headers arrive. */
+export const PREALLOCATE_MAX = 4 << 20;
+/** Smaller v2 bodies come from Node's buffer slab, which costs less than a pooled 64 KiB buffer. */
+const POOL_MIN = 64 << 10;
 
 /** Bytes to put before the body so that byte `headerLength` of it is 8-byte aligned. */
 export function alignmentPad(headerLength: unknown): number {
@@ -26,12 +34,14 @@ export function readRawBody(req: FastifyRequest, payload: NodeJS.ReadableStream,
     return;
   }
   const pad = alignmentPad(req.headers['inference-header-content-length']);
-  // Content-Length known: one buffer of that size, filled as chunks arrive. Unknown (chunked):
-  // the chunks are kept and copied once at the end. Buffer.allocUnsafe starts a buffer on an
-  // 8-byte boundary (a new ArrayBuffer, or Node's pool, which it keeps 8-aligned).
-  const sized = Number.isInteger(declared) && declared >= 0;
-  // v2 binary bodies (the only ones known to be dead once answered) come from the pool.
-  const pooled = sized && pool && req.headers['inference-header-content-length'] !== undefined ? pool.take(req, declared + pad) : undefined;
+  // Content-Length known and at most PREALLOCATE_MAX: one buffer of that size, filled as chunks
+  // arrive. Larger (an archive upload) or unknown (chunked): the chunks are kept and copied once
+  // at the end, so memory grows only with bytes actually received, as in Fastify. Buffer.allocUnsafe
+  // starts a buffer on an 8-byte boundary (a new ArrayBuffer, or Node's pool, kept 8-aligned).
+  const sized = Number.isInteger(declared) && declared >= 0 && declared <= PREALLOCATE_MAX;
+  // v2 binary tensor requests (the only bodies known to be dead once answered) borrow theirs.
+  const pooled = sized && pool && declared + pad >= POOL_MIN && req.headers['inference-header-content-length'] !== undefined && req.url.startsWith('/v2/')
+    ? pool.take(req, declared + pad) : undefined;
   const body = pooled ? Buffer.from(pooled, pad, declared) : sized ? Buffer.allocUnsafe(declared + pad).subarray(pad) : undefined;
   const chunks: Buffer[] = [];
   let received = 0;

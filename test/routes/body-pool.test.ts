@@ -31,6 +31,19 @@ describe('BodyPool', () => {
     assert.notEqual(pool.take(req(), 200_000), small);
   });
 
+  test('over budget, idle buffers of other sizes are dropped first, so a burst of one size cannot crowd out the next', () => {
+    const pool = new BodyPool(4 * 65536);
+    const big = [req(), req()];
+    for (const r of big) pool.take(r, 2 * 65536);
+    for (const r of big) pool.release(r);
+    assert.equal(pool.idleBytes, 4 * 65536);
+    const small = req();
+    const b = pool.take(small, 65536);
+    pool.release(small);
+    assert.equal(pool.idleBytes, 3 * 65536, 'one 128 KiB buffer made room for the 64 KiB one');
+    assert.equal(pool.take(req(), 60_000), b);
+  });
+
   test('keeps at most maxBytes, and drops a buffer that was transferred away (detached)', () => {
     const pool = new BodyPool(3 * 65536);
     const reqs = [req(), req(), req()];

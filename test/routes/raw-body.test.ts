@@ -24,7 +24,7 @@ describe('raw request bodies', () => {
   let app: FastifyInstance;
   let port: number;
   before(async () => {
-    app = bodyApp(1 << 20);
+    app = bodyApp(8 << 20);
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = (app.server.address() as { port: number }).port;
   });
@@ -47,12 +47,13 @@ describe('raw request bodies', () => {
   }
 
   test('a v2 binary body arrives whole, its tensor bytes 8-byte aligned whatever the header length', async () => {
-    for (const hl of [0, 1, 181, 183, 4096]) {
-      const body = bytes(hl + 600_000);
+    // 600 kB: one buffer from Content-Length; 5 MB: above PREALLOCATE_MAX, kept as chunks.
+    for (const [hl, size] of [[0, 600_000], [1, 600_000], [181, 600_000], [183, 600_000], [4096, 600_000], [181, 5_000_000]] as const) {
+      const body = bytes(hl + size);
       for (const chunked of [false, true]) {
         const res = await post(body, { 'inference-header-content-length': String(hl) }, chunked);
-        assert.equal(res.status, 200, `hl ${hl} chunked ${chunked}`);
-        assert.deepEqual(res.json, { length: body.length, sum: sum(body), alignedAt: 0 }, `hl ${hl} chunked ${chunked}`);
+        assert.equal(res.status, 200, `hl ${hl} size ${size} chunked ${chunked}`);
+        assert.deepEqual(res.json, { length: body.length, sum: sum(body), alignedAt: 0 }, `hl ${hl} size ${size} chunked ${chunked}`);
       }
     }
   });
@@ -63,7 +64,7 @@ describe('raw request bodies', () => {
   });
 
   test('over the limit: 413 by Content-Length, and by bytes received when chunked', async () => {
-    const big = bytes((1 << 20) + 1);
+    const big = bytes((8 << 20) + 1);
     const declared = await post(big, {});
     assert.equal(declared.status, 413);
     assert.equal(declared.json.code, 'FST_ERR_CTP_BODY_TOO_LARGE');
