@@ -4,16 +4,18 @@
  * machine's cores, so every figure is for "server + client on the same box".
  *
  *   node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S]
- *                          [--resnet-workers N] [--max-batch-delay MS] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]
+ *                          [--resnet-workers N] [--batch-size N] [--max-batch-delay MS] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]
  *
  * (a) tiny-mlp   model-store/neuralnet.mar via POST /predictions/neuralnet {"data":[[1.5]]}, c=32,
  *                vs bench/echo-server.ts (bare Fastify POST /echo) with the same body and client.
  * (b) resnet18   POST /v2/models/resnet18/infer, binary tensor extension, one [1,3,224,224] image
- *                per request, c=8, archive with batchSize 8 / maxBatchDelay --max-batch-delay (default 0) and --resnet-workers
+ *                per request, c=8, archive with batchSize --batch-size (default 4) / maxBatchDelay
+ *                --max-batch-delay (default 0) and --resnet-workers
  *                (default 1) workers of cores/workers intra-op threads, vs bench/bare-ort.ts
  *                (createSession, batch 8, 2 threads): the same thread budget. (Two 1-thread
  *                workers measured worse, 0.78: two sessions running at once slow each other.)
- * (c) mem        (1) VmRSS of a one-worker (one session, 2 threads) server under the (b) load vs
+ * (c) mem        (1) VmRSS of a one-worker (one session, 2 threads) server serving at batch 8 (batchSize 8,
+ *                maxBatchDelay 100: full batches) under the (b) load, vs
  *                VmRSS of bare-ort during its rounds; (2) VmRSS of a fresh tiny-model
  *                server every 10% of --mem-requests (default 100k) requests (alone: `--only mem-flat`).
  *
@@ -49,7 +51,7 @@ const argv = process.argv.slice(2);
 const has = (f: string) => argv.includes(f);
 const val = (f: string) => argValue(f, argv);
 if (has('--help') || has('-h')) {
-  console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--resnet-workers N] [--max-batch-delay MS] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
+  console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--resnet-workers N] [--batch-size N] [--max-batch-delay MS] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
   process.exit(0);
 }
 const QUICK = has('--quick');
@@ -60,14 +62,16 @@ const MEM_REQUESTS = Number(val('--mem-requests') ?? (QUICK ? 20_000 : 100_000))
 /** (b)'s workers (intra-op threads = cores / workers); (c1) always measures one worker, one session. */
 const RESNET_WORKERS = Number(val('--resnet-workers') ?? 1);
 /**
- * (b)'s maxBatchDelay in ms. 0 (Triton's default max_queue_delay): a free worker takes whatever
- * is queued, so at c=8 one part-batch is answered and refilled while the other runs. Measured
- * here (AMD EPYC, 6 rounds each): 0 -> 0.94 of ORT, 10 -> 0.85, 100 (TorchServe's default,
- * full batches of 8, each waiting for the last answer's round trip) -> 0.87.
+ * (b)'s archive: batchSize (--batch-size) and maxBatchDelay in ms (--max-batch-delay). With c=8
+ * closed-loop clients, batchSize 4 follows Triton's rule of thumb (concurrency = 2 x batch): one
+ * batch is answered and refilled on the HTTP thread while the other runs. With batchSize 8 all
+ * eight wait in one batch and the worker idles through every round trip. Measured here (AMD
+ * EPYC, 2 cores, 6 rounds of 8 s each, ratio to in-process ORT at batch 8): batch 4 / delay 0:
+ * 0.913; batch 8 / delay 0: 0.87 and 0.94; batch 8 / delay 10: 0.85; batch 8 / delay 100
+ * (TorchServe's default; always full batches): 0.87.
  */
 const RESNET_DELAY_MS = Number(val('--max-batch-delay') ?? 0);
-/** (b)'s batchSize (the archive's model-config.yaml). */
-const RESNET_BATCH = Number(val('--batch-size') ?? 8);
+const RESNET_BATCH = Number(val('--batch-size') ?? 4);
 const PROFILE = has('--profile');
 /** --nice N: run the bench and everything it starts at this priority (negative needs root), for shared machines. */
 const NICE = val('--nice');
@@ -328,13 +332,13 @@ function resnetModel(): string {
   return onnx;
 }
 
-function resnetArchive(onnx: string, workers: number): string {
-  const cfgDir = join(CACHE, `resnet18-config-w${workers}-b${RESNET_BATCH}-d${RESNET_DELAY_MS}`);
-  const store = join(CACHE, `store-resnet18-w${workers}-b${RESNET_BATCH}-d${RESNET_DELAY_MS}`);
+function resnetArchive(onnx: string, workers: number, batch: number, delayMs: number): string {
+  const cfgDir = join(CACHE, `resnet18-config-w${workers}-b${batch}-d${delayMs}`);
+  const store = join(CACHE, `store-resnet18-w${workers}-b${batch}-d${delayMs}`);
   mkdirSync(cfgDir, { recursive: true });
   mkdirSync(store, { recursive: true });
   const cfg = join(cfgDir, 'model-config.yaml');
-  writeFileSync(cfg, `minWorkers: ${workers}\nmaxWorkers: ${workers}\nbatchSize: ${RESNET_BATCH}\nmaxBatchDelay: ${RESNET_DELAY_MS}\nresponseTimeout: 120\n`);
+  writeFileSync(cfg, `minWorkers: ${workers}\nmaxWorkers: ${workers}\nbatchSize: ${batch}\nmaxBatchDelay: ${delayMs}\nresponseTimeout: 120\n`);
   const p = spawnSync(process.execPath, [CLI, 'archive', '--model-name', 'resnet18', '--version', '1.0', '--serialized-file', onnx,
     '--config-file', cfg, '--export-path', store, '-f'], { cwd: ROOT, encoding: 'utf8' });
   if (p.status !== 0) throw new Error(`nnserve archive failed: ${p.stderr}${p.stdout}`);
@@ -359,12 +363,12 @@ const mb = (kb: number) => kb / 1024;
 
 interface BareResult { images_per_s: number; p50_ms: number; p99_ms: number; runs: number; seconds: number; engine: string }
 
-async function benchResnet(report_b: boolean, report_mem: boolean, workers: number): Promise<void> {
+async function benchResnet(report_b: boolean, report_mem: boolean, workers: number, batch: number, delayMs: number): Promise<void> {
   const threads = Math.max(1, Math.floor(CORES / workers));
   const serving = `${workers} worker${workers > 1 ? 's' : ''} x ${threads} intra-op thread${threads > 1 ? 's' : ''}`;
-  log(`(${[report_b ? 'b' : '', report_mem ? 'c1' : ''].filter(Boolean).join(', ')}) resnet18, ${serving}: ${ROUNDS} rounds x ${DURATION_S} s per target, c=8`);
+  log(`(${[report_b ? 'b' : '', report_mem ? 'c1' : ''].filter(Boolean).join(', ')}) resnet18, ${serving}, batchSize ${batch}, maxBatchDelay ${delayMs}: ${ROUNDS} rounds x ${DURATION_S} s per target, c=8`);
   const onnx = resnetModel();
-  const store = resnetArchive(onnx, workers);
+  const store = resnetArchive(onnx, workers, batch, delayMs);
   const body = resnetBody();
   const nn = await startNnserve(`resnet18-w${workers}`, store, 'resnet18.mar', {
     NNSERVE_INTRA_OP_THREADS: String(threads),
@@ -447,11 +451,11 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
       const pairRatios = server.map((x, i) => x.rps / ref[i]!.images_per_s);
       const ratio = median(pairRatios);
       const tail = s.p99 / s.p50;
-      emit({ bench: 'resnet18', target: 'nnserve', workers, batch_size: RESNET_BATCH, max_batch_delay_ms: RESNET_DELAY_MS, intra_op_threads: threads, img_s: r(s.ips), p50_ms: r(s.p50), p99_ms: r(s.p99), p99_over_p50: r(tail), mean_batch: r(s.batch), worker_run_ms_per_batch: r(s.runMs), cpu_ms_per_img: r(s.cpuPerImg), main_thread_cpu_ms_per_img: r(s.mainPerImg), other_load_pct: r(s.other, 1), errors: s.errors, rounds: server.length, duration_s: DURATION_S, concurrency: 8 });
+      emit({ bench: 'resnet18', target: 'nnserve', workers, batch_size: batch, max_batch_delay_ms: delayMs, intra_op_threads: threads, img_s: r(s.ips), p50_ms: r(s.p50), p99_ms: r(s.p99), p99_over_p50: r(tail), mean_batch: r(s.batch), worker_run_ms_per_batch: r(s.runMs), cpu_ms_per_img: r(s.cpuPerImg), main_thread_cpu_ms_per_img: r(s.mainPerImg), other_load_pct: r(s.other, 1), errors: s.errors, rounds: server.length, duration_s: DURATION_S, concurrency: 8 });
       emit({ bench: 'resnet18', target: 'ort-inprocess', img_s: r(o.ips), batch_run_mean_ms: r(o.runMs), batch_run_p50_ms: r(o.p50), batch_run_p99_ms: r(o.p99), cpu_ms_per_img: r(o.cpuPerImg), other_load_pct: r(o.other, 1), batch: 8, intra_op_threads: 2, engine: ref[0]?.engine, rounds: ref.length, duration_s: DURATION_S });
       emit({ bench: 'resnet18', ratio_vs: 'ort-inprocess', ratio: r(ratio), ratio_of_medians: r(s.ips / o.ips), per_round: pairRatios.map((x) => r(x)), target: 0.9, pass: ratio >= 0.9 });
       emit({ bench: 'resnet18', metric: 'p99_over_p50', value: r(tail), target: 2, pass: tail <= 2 });
-      section(`(b) ResNet-18 over KServe v2 binary (1 image/request, c=8, batchSize ${RESNET_BATCH}, maxBatchDelay ${RESNET_DELAY_MS}, ${serving}) vs in-process ORT batch 8 (one session, 2 intra-op threads), ${ROUNDS} x ${DURATION_S} s, medians`,
+      section(`(b) ResNet-18 over KServe v2 binary (1 image/request, c=8, batchSize ${batch}, maxBatchDelay ${delayMs}, ${serving}) vs in-process ORT batch 8 (one session, 2 intra-op threads), ${ROUNDS} x ${DURATION_S} s, medians`,
         table(['target', 'img/s', 'p50 ms', 'p99 ms', 'p99/p50', 'mean batch', 'ms per batch run (mean)', 'CPU ms/img', 'other load %', 'errors', 'img/s per round'], [
           ['nnserve (latency per request)', s.ips, s.p50, s.p99, tail, s.batch, s.runMs, s.cpuPerImg, r(s.other, 1), s.errors, fmtRounds(server.map((x) => x.rps))],
           ['in-process ORT (latency per batch-8 run)', o.ips, o.p50, o.p99, o.p99 / o.p50, 8, o.runMs, o.cpuPerImg, r(o.other, 1), 0, fmtRounds(ref.map((x) => x.images_per_s))],
@@ -469,7 +473,7 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
       emit({ bench: 'mem-resnet18', target: 'nnserve', workers, intra_op_threads: threads, rss_peak_mb: r(mb(sPeak)), rss_median_mb: r(mb(sMed)), vmhwm_mb: r(mb(serverHwm)), peak_per_round_mb: server.map((x) => r(mb(Math.max(...x.rss)))), samples: serverRss.length });
       emit({ bench: 'mem-resnet18', target: 'bare-ort', rss_peak_mb: r(mb(bPeak)), rss_median_mb: r(mb(bMed)), vmhwm_mb: r(mb(bareHwm)), peak_per_round_mb: ref.map((x) => r(mb(Math.max(...x.rss)))), samples: bareRss.length });
       emit({ bench: 'mem-resnet18', ratio_vs: 'bare-ort', ratio: r(ratio), ratio_median: r(sMed / bMed), target: 1.3, pass: ratio <= 1.3 });
-      section(`(c1) RSS serving ResNet-18 at batch 8 under load, ${serving} (VmRSS every 100 ms during the measured rounds)`,
+      section(`(c1) RSS serving ResNet-18 at batch 8 (batchSize 8, maxBatchDelay 100: full batches) under c=8 load, ${serving} (VmRSS every 100 ms during the measured rounds)`,
         table(['process', 'peak MiB', 'median MiB', 'VmHWM MiB (lifetime)', 'peak per round MiB', 'samples'], [
           ['nnserve server (incl. worker thread)', mb(sPeak), mb(sMed), mb(serverHwm), fmtRounds(server.map((x) => mb(Math.max(...x.rss)))), serverRss.length],
           ['bare Node + ORT session (bare-ort.ts)', mb(bPeak), mb(bMed), mb(bareHwm), fmtRounds(ref.map((x) => mb(Math.max(...x.rss)))), bareRss.length],
@@ -553,11 +557,13 @@ async function main(): Promise<void> {
   log(`machine: ${env}; code: ${rev}`);
   log(`logs in ${LOGS}${PROFILE ? `, CPU profiles in ${PROF_DIR} (figures are slowed by profiling)` : ''}`);
   if (ONLY.has('a')) await benchTiny();
-  // (c1) compares one ORT session with one: a server with one worker. (b) may run several.
-  if (ONLY.has('b') && ONLY.has('mem') && RESNET_WORKERS === 1) await benchResnet(true, true, 1);
+  // (c1) compares one ORT session with one, serving at batch 8: a server with one worker whose
+  // batches are all full (maxBatchDelay 100, TorchServe's default). (b) may run another archive.
+  const [memBatch, memDelay] = [8, 100];
+  if (ONLY.has('b') && ONLY.has('mem') && RESNET_WORKERS === 1 && RESNET_BATCH === memBatch && RESNET_DELAY_MS === memDelay) await benchResnet(true, true, 1, memBatch, memDelay);
   else {
-    if (ONLY.has('b')) await benchResnet(true, false, RESNET_WORKERS);
-    if (ONLY.has('mem')) await benchResnet(false, true, 1);
+    if (ONLY.has('b')) await benchResnet(true, false, RESNET_WORKERS, RESNET_BATCH, RESNET_DELAY_MS);
+    if (ONLY.has('mem')) await benchResnet(false, true, 1, memBatch, memDelay);
   }
   if (ONLY.has('mem') || ONLY.has('mem-flat')) await benchMemFlat();
 
