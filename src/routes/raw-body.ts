@@ -73,6 +73,10 @@ export function readRawBody(req: FastifyRequest, payload: NodeJS.ReadableStream,
       else finish(null, body);
       return;
     }
+    if (Number.isInteger(declared) && received !== declared) {
+      finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      return;
+    }
     const out = Buffer.allocUnsafe(received + pad).subarray(pad);
     let at = 0;
     for (const c of chunks) at += c.copy(out, at);

@@ -3,7 +3,7 @@ import { request } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
-import { alignmentPad, readRawBody } from '../../src/routes/raw-body.js';
+import { alignmentPad, PREALLOCATE_MAX, readRawBody } from '../../src/routes/raw-body.js';
 
 /** A Fastify app whose '*' parser is readRawBody; the route reports what it got. */
 function bodyApp(limit: number): FastifyInstance {
@@ -75,10 +75,14 @@ describe('raw request bodies', () => {
   test('a stream that ends short of, or runs past, its Content-Length is refused', async () => {
     const run = (declared: number, send: number) => new Promise<Error | null>((resolve) => {
       const s = new PassThrough();
-      readRawBody({ headers: { 'content-length': String(declared) } } as unknown as FastifyRequest, s, 1000, (err) => resolve(err));
+      readRawBody({ headers: { 'content-length': String(declared) }, url: '/' } as unknown as FastifyRequest, s, 8 << 20, (err) => resolve(err));
       s.end(bytes(send));
     });
     assert.equal(((await run(10, 5)) as Error & { code: string }).code, 'FST_ERR_CTP_INVALID_CONTENT_LENGTH');
+    // Above PREALLOCATE_MAX the chunks are kept, and the length is checked at the end.
+    const big = PREALLOCATE_MAX + 10;
+    assert.equal(((await run(big, big - 1)) as Error & { code: string }).code, 'FST_ERR_CTP_INVALID_CONTENT_LENGTH');
+    assert.equal(await run(big, big), null);
     assert.equal(((await run(10, 12)) as Error & { code: string }).code, 'FST_ERR_CTP_INVALID_CONTENT_LENGTH');
     assert.equal(await run(10, 10), null);
   });
