@@ -118,6 +118,17 @@ export class GraphBuilder {
     this.output(t, name);
   }
 
+  /**
+   * A (sub)graph output that is the value itself when it is computed here and not yet an output;
+   * otherwise a copy under a fresh name made from `base`. In a Scan body, run once per step,
+   * each Identity saved is one op less per step.
+   */
+  bodyOutput(t: Tensor, base: string): void {
+    const own = this.nodes.some((n) => n.outputs.includes(t.name));
+    if (own && !this.outputs.some((o) => o.name === t.name)) this.outputs.push({ name: t.name, dtype: t.dtype, shape: t.shape });
+    else this.freshOutput(t, base);
+  }
+
   /** The value of that name (a graph input, initializer or node output). */
   value(name: string): Tensor {
     const t = this.values.get(name);

@@ -118,16 +118,16 @@ function forwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, x: Tensor, h0
   } else {
     hOut = b.unary(a.nonlinearity === 'relu' ? 'Relu' : 'Tanh', add(b, xt, hw));
   }
-  b.freshOutput(hOut, `${g.scope}/h_next`);
-  if (cOut) b.freshOutput(cOut, `${g.scope}/c_next`);
-  b.freshOutput(hOut, `${g.scope}/y_t`);
+  b.bodyOutput(hOut, `${g.scope}/h_next`);
+  if (cOut) b.bodyOutput(cOut, `${g.scope}/c_next`);
+  b.bodyOutput(hOut, `${g.scope}/y_t`);
   const scanOuts: Dim[][] = [[B, h]];
   if (cOut) {
-    b.freshOutput(cOut, `${g.scope}/c_t`);
+    b.bodyOutput(cOut, `${g.scope}/c_t`);
     scanOuts.push([B, h]);
   }
   if (acts) {
-    b.freshOutput(acts, `${g.scope}/acts_t`);
+    b.bodyOutput(acts, `${g.scope}/acts_t`);
     scanOuts.push([B, 4 * h]);
   }
   const states = c0 ? [h0, c0] : [h0];
@@ -230,16 +230,25 @@ function backwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, d: Direction
     dhPrev = matmul(b, dgates, whh);
     outs.push(dgates);
   } else if (mode === 'GRU') {
-    const actsT = b.freshInput(`${g.scope}/acts_t`, 'float32', [B, 4 * h]);
-    const hPrevT = b.freshInput(`${g.scope}/h_prev_t`, 'float32', [B, h]);
-    scans.push(d.acts!, previous(g, d.y, d.h0, d.reverse));
-    const [r, z, n, hn] = split(b, actsT, 4, h) as [Tensor, Tensor, Tensor, Tensor];
-    const dnPre = mul(b, mul(b, dh, oneMinus(b, z)), oneMinus(b, mul(b, n, n)));
-    const dzPre = mul(b, mul(b, dh, sub(b, hPrevT, n)), mul(b, z, oneMinus(b, z)));
-    const drPre = mul(b, mul(b, dnPre, hn), mul(b, r, oneMinus(b, r)));
-    const dxw = b.concat([drPre, dzPre, dnPre], 1);
-    const dhw = b.concat([drPre, dzPre, mul(b, dnPre, r)], 1);
-    dhPrev = add(b, mul(b, dh, z), matmul(b, dhw, whh));
+    // As for the LSTM, the factors that do not depend on dh are computed for every step at once:
+    //   d(r, z, n pre-activations) of the input part   = [dh, dh, dh] * [a c, (h_prev - n) z (1 - z), a]
+    //   d(r, z, n pre-activations) of the hidden part  = [dh, dh, dh] * [a c, (h_prev - n) z (1 - z), a r]
+    //   with a = (1 - z)(1 - n^2), c = hn r (1 - r);   dh_prev = dh z + dhw W_hh
+    const [rA, zA, nA, hnA] = split(g, d.acts!, 4, h) as [Tensor, Tensor, Tensor, Tensor];
+    const hPrev = previous(g, d.y, d.h0, d.reverse);
+    const aF = mul(g, oneMinus(g, zA), oneMinus(g, mul(g, nA, nA)));
+    const rF = mul(g, aF, mul(g, hnA, mul(g, rA, oneMinus(g, rA))));
+    const zF = mul(g, sub(g, hPrev, nA), mul(g, zA, oneMinus(g, zA)));
+    const xFactors = g.concat([rF, zF, aF], 2);
+    const hFactors = g.concat([rF, zF, mul(g, aF, rA)], 2);
+    const xFactorsT = b.freshInput(`${g.scope}/x_factors_t`, 'float32', [B, 3 * h]);
+    const hFactorsT = b.freshInput(`${g.scope}/h_factors_t`, 'float32', [B, 3 * h]);
+    const zT = b.freshInput(`${g.scope}/z_t`, 'float32', [B, h]);
+    scans.push(xFactors, hFactors, zA);
+    const dh3 = b.concat([dh, dh, dh], 1);
+    const dxw = mul(b, dh3, xFactorsT);
+    const dhw = mul(b, dh3, hFactorsT);
+    dhPrev = add(b, mul(b, dh, zT), matmul(b, dhw, whh));
     outs.push(dxw, dhw);
   } else {
     const yT = b.freshInput(`${g.scope}/y_t`, 'float32', [B, h]);
@@ -249,9 +258,9 @@ function backwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, d: Direction
     dhPrev = matmul(b, dpre, whh);
     outs.push(dpre);
   }
-  b.freshOutput(dhPrev, `${g.scope}/dh_prev`);
-  if (dcPrev) b.freshOutput(dcPrev, `${g.scope}/dc_prev`);
-  for (const o of outs) b.freshOutput(o, `${g.scope}/dgates_t`);
+  b.bodyOutput(dhPrev, `${g.scope}/dh_prev`);
+  if (dcPrev) b.bodyOutput(dcPrev, `${g.scope}/dc_prev`);
+  for (const o of outs) b.bodyOutput(o, `${g.scope}/dgates_t`);
   const states = [dhN ?? zerosLike(g, d.h0), ...(mode === 'LSTM' ? [dcN ?? zerosLike(g, d.c0!)] : [])];
   const res = scan(g, b, states, scans, !d.reverse, outs.map((o) => o.shape));
   const dh0 = res[0]!;
