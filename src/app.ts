@@ -45,7 +45,8 @@ export interface BuildOptions {
   loadModels?: boolean;
 }
 
-function base(config: Config, logger: boolean | object, metrics: Metrics | undefined): FastifyInstance {
+/** `bodies`: where KServe v2 binary request bodies are borrowed from (the inference app's). */
+function base(config: Config, logger: boolean | object, metrics: Metrics | undefined, bodies?: BodyPool): FastifyInstance {
   const app = Fastify({
     logger,
     bodyLimit: config.max_request_size,
@@ -59,11 +60,12 @@ function base(config: Config, logger: boolean | object, metrics: Metrics | undef
   // TorchServe hands any body to the handler: raw bytes for unknown types (read into one buffer
   // sized from Content-Length, v2 binary tensors 8-byte aligned: raw-body.ts).
   const limit = config.max_request_size;
-  const bodies = new BodyPool(32 << 20);
-  app.addHook('onResponse', (req, _reply, done) => {
-    bodies.release(req);
-    done();
-  });
+  if (bodies) {
+    app.addHook('onResponse', (req, _reply, done) => {
+      bodies.release(req);
+      done();
+    });
+  }
   app.addContentTypeParser('*', (req, payload, done) => readRawBody(req, payload, limit, done, bodies));
   const json = app.getDefaultJsonParser('error', 'error');
   // KServe v2 binary requests may say application/json while carrying binary tensors after
@@ -99,7 +101,7 @@ function base(config: Config, logger: boolean | object, metrics: Metrics | undef
 export async function buildApp(config: Config, opts: BuildOptions = {}): Promise<App> {
   const logger = opts.logger ?? false;
   const metrics = new Metrics();
-  const inference = base(config, logger, metrics);
+  const inference = base(config, logger, metrics, new BodyPool(32 << 20));
   const management = base(config, logger, undefined);
   const metricsApp = base(config, logger, undefined);
   const registry = new Registry(config, inference.log);

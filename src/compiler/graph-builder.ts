@@ -111,22 +111,19 @@ export class GraphBuilder {
     return this.input(this.fresh(base), dtype, shape);
   }
 
-  /** A graph output under a fresh name made from `base`. */
+  /**
+   * A (sub)graph output: the value itself when it is computed here and not yet an output, else
+   * a copy under a fresh name made from `base`. In a Scan body, run once per step, each Identity
+   * saved is one op less per step.
+   */
   freshOutput(t: Tensor, base: string): void {
+    if (this.nodes.some((n) => n.outputs.includes(t.name)) && !this.outputs.some((o) => o.name === t.name)) {
+      this.outputs.push({ name: t.name, dtype: t.dtype, shape: t.shape });
+      return;
+    }
     const name = this.fresh(base);
     this.names.delete(name);
     this.output(t, name);
-  }
-
-  /**
-   * A (sub)graph output that is the value itself when it is computed here and not yet an output;
-   * otherwise a copy under a fresh name made from `base`. In a Scan body, run once per step,
-   * each Identity saved is one op less per step.
-   */
-  bodyOutput(t: Tensor, base: string): void {
-    const own = this.nodes.some((n) => n.outputs.includes(t.name));
-    if (own && !this.outputs.some((o) => o.name === t.name)) this.outputs.push({ name: t.name, dtype: t.dtype, shape: t.shape });
-    else this.freshOutput(t, base);
   }
 
   /** The value of that name (a graph input, initializer or node output). */

@@ -201,7 +201,7 @@ export class Batcher {
       const first = jobs[0]!.feeds[name]!;
       const rowSize = first.dims.slice(1).reduce((a, b) => a * b, 1);
       const bytesPer = first.data.BYTES_PER_ELEMENT;
-      const capacity = Math.max(rows, this.opts.batchSize) * rowSize * bytesPer;
+      const capacity = (this.opts.batchable ? Math.max(rows, this.opts.batchSize) : rows) * rowSize * bytesPer;
       const i = this.free.findIndex((b) => b.byteLength === capacity);
       const buffer = i >= 0 ? this.free.splice(i, 1)[0]! : new ArrayBuffer(capacity);
       const data = typedArrayView(first.dtype, buffer, 0, rows * rowSize);

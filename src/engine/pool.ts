@@ -13,7 +13,7 @@ import { Worker } from 'node:worker_threads';
 import type { EngineName } from '../config.js';
 import { nnsError, NnsError } from '../errors.js';
 import type { IoSpec, TensorData } from '../runtime/ort.js';
-import { FromWorker, ToWorker, transferList, type FromWorkerMessage, type ToWorkerMessage } from './protocol.js';
+import { FromWorker, ToWorker, type FromWorkerMessage, type ToWorkerMessage } from './protocol.js';
 
 export type WorkerStatus = 'STARTING' | 'IDLE' | 'BUSY' | 'DEAD';
 
@@ -40,7 +40,7 @@ interface Pending {
   batchId: number;
   resolve: (r: RunResult) => void;
   reject: (e: Error) => void;
-  recycle?: (buffers: ArrayBuffer[]) => void;
+  recycle: (buffers: ArrayBuffer[]) => void;
 }
 
 let nextWorkerId = 9000; // TorchServe numbers its workers from 9000
@@ -138,7 +138,7 @@ export class WorkerPool {
    * Run one batch on an idle worker. `transfer`: buffers moved to the worker (the caller gives
    * them up); they come back through `recycle` when the worker answers.
    */
-  run(w: PoolWorker, feeds: Record<string, TensorData>, transfer?: ArrayBuffer[], recycle?: (buffers: ArrayBuffer[]) => void): Promise<RunResult> {
+  run(w: PoolWorker, feeds: Record<string, TensorData>, transfer: ArrayBuffer[], recycle: (buffers: ArrayBuffer[]) => void): Promise<RunResult> {
     if (w.status !== 'IDLE') throw nnsError('INTERNAL', `worker ${w.id} is ${w.status}, not IDLE`);
     w.status = 'BUSY';
     w.inRun = true;
@@ -146,7 +146,7 @@ export class WorkerPool {
     return new Promise<RunResult>((resolve, reject) => {
       w.pending = { batchId, resolve, reject, recycle };
       const msg: ToWorkerMessage = { cmd: ToWorker.Infer, batchId, feeds };
-      w.thread.postMessage(msg, transfer ?? transferList(feeds));
+      w.thread.postMessage(msg, transfer);
     });
   }
 
@@ -222,7 +222,7 @@ export class WorkerPool {
         if (!p || p.batchId !== m.batchId) return; // a batch already failed by a timeout
         w.pending = undefined;
         if (w.status === 'BUSY') w.status = 'IDLE';
-        p.recycle?.(m.inputs);
+        p.recycle(m.inputs);
         if (m.cmd === FromWorker.Result) p.resolve({ outputs: m.outputs, computeMs: m.computeMs });
         else p.reject(nnsError('INFERENCE_FAILED', `model ${this.opts.label}: ${m.message}`));
         if (this.aliveCount() > this.target) this.retire(w);

@@ -45,7 +45,7 @@ export class BodyPool {
     if (b.byteLength === 0 || b.byteLength > this.maxBytes) return;
     // Over budget: idle buffers of other sizes go first (a burst of one size must not leave the
     // pool full of buffers nobody asks for again), then older ones of this size.
-    for (const [size, list] of this.free) {
+    if (this.held + b.byteLength > this.maxBytes) for (const [size, list] of this.free) {
       if (size === b.byteLength) continue;
       while (list.length > 0 && this.held + b.byteLength > this.maxBytes) {
         list.shift();

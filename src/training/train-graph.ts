@@ -22,7 +22,6 @@ export interface StepResult {
   grads: Map<string, Float32Array>;
 }
 
-
 /** Per-sample dims a graph input takes (dim 0 is the batch), with symbols left as they are. */
 export function perSample(spec: IoSpec): (number | string)[] {
   return spec.shape.slice(1);

@@ -3,12 +3,23 @@ import { request } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
 import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import { BodyPool } from '../../src/routes/body-pool.js';
 import { alignmentPad, PREALLOCATE_MAX, readRawBody } from '../../src/routes/raw-body.js';
 
 /** A Fastify app whose '*' parser is readRawBody; the route reports what it got. */
-function bodyApp(limit: number): FastifyInstance {
+function bodyApp(limit: number, pool: BodyPool): FastifyInstance {
   const app = Fastify({ bodyLimit: limit });
-  app.addContentTypeParser('*', (req, payload, done) => readRawBody(req, payload, limit, done));
+  app.addHook('onResponse', (req, _reply, done) => {
+    pool.release(req);
+    done();
+  });
+  app.addContentTypeParser('*', (req, payload, done) => readRawBody(req, payload, limit, done, pool));
+  // '/v2/...' bodies with an Inference-Header-Content-Length are borrowed from the pool.
+  app.post('/v2/infer', async (req) => {
+    const body = req.body as Buffer;
+    const hl = Number(req.headers['inference-header-content-length'] ?? 0);
+    return { length: body.length, sum: body.reduce((a, b) => a + b, 0), alignedAt: (body.byteOffset + hl) % 8, pooledBytes: body.buffer.byteLength };
+  });
   app.post('/', async (req) => {
     const body = req.body as Buffer;
     const hl = Number(req.headers['inference-header-content-length'] ?? 0);
@@ -23,17 +34,18 @@ const sum = (b: Buffer) => b.reduce((a, x) => a + x, 0);
 describe('raw request bodies', () => {
   let app: FastifyInstance;
   let port: number;
+  const pool = new BodyPool(8 << 20);
   before(async () => {
-    app = bodyApp(8 << 20);
+    app = bodyApp(8 << 20, pool);
     await app.listen({ port: 0, host: '127.0.0.1' });
     port = (app.server.address() as { port: number }).port;
   });
   after(() => app.close());
 
   /** POST over a real socket; `chunked` sends without Content-Length, in several writes. */
-  function post(body: Buffer, headers: Record<string, string>, chunked = false): Promise<{ status: number; json: Record<string, unknown> }> {
+  function post(body: Buffer, headers: Record<string, string>, chunked = false, path = '/'): Promise<{ status: number; json: Record<string, unknown> }> {
     return new Promise((resolve, reject) => {
-      const req = request({ port, host: '127.0.0.1', method: 'POST', path: '/', headers: { 'content-type': 'application/octet-stream', ...headers, ...(chunked ? {} : { 'content-length': String(body.length) }) } }, (res) => {
+      const req = request({ port, host: '127.0.0.1', method: 'POST', path, headers: { 'content-type': 'application/octet-stream', ...headers, ...(chunked ? {} : { 'content-length': String(body.length) }) } }, (res) => {
         const parts: Buffer[] = [];
         res.on('data', (c: Buffer) => parts.push(c));
         res.on('end', () => resolve({ status: res.statusCode!, json: JSON.parse(Buffer.concat(parts).toString()) as Record<string, unknown> }));
@@ -56,6 +68,20 @@ describe('raw request bodies', () => {
         assert.deepEqual(res.json, { length: body.length, sum: sum(body), alignedAt: 0 }, `hl ${hl} size ${size} chunked ${chunked}`);
       }
     }
+  });
+
+  test('a /v2/ binary body is borrowed from the pool, aligned, and its buffer lent again once answered', async () => {
+    for (const hl of [181, 4, 0]) {
+      const body = bytes(hl + 600_000);
+      const res = await post(body, { 'inference-header-content-length': String(hl) }, false, '/v2/infer');
+      assert.equal(res.status, 200);
+      // A pooled buffer is a whole 64 KiB size class; Node's own would be exactly the body (+ pad).
+      assert.deepEqual(res.json, { length: body.length, sum: sum(body), alignedAt: 0, pooledBytes: 10 * 65536 }, `hl ${hl}`);
+      assert.equal(pool.idleBytes, 10 * 65536, 'given back after the response, and reused by the next request');
+    }
+    // Without the header, or chunked, the body is not pooled.
+    const plain = await post(bytes(600_000), {}, false, '/v2/infer');
+    assert.equal(plain.json.pooledBytes, 600_000);
   });
 
   test('small and empty bodies', async () => {

@@ -118,16 +118,16 @@ function forwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, x: Tensor, h0
   } else {
     hOut = b.unary(a.nonlinearity === 'relu' ? 'Relu' : 'Tanh', add(b, xt, hw));
   }
-  b.bodyOutput(hOut, `${g.scope}/h_next`);
-  if (cOut) b.bodyOutput(cOut, `${g.scope}/c_next`);
-  b.bodyOutput(hOut, `${g.scope}/y_t`);
+  b.freshOutput(hOut, `${g.scope}/h_next`);
+  if (cOut) b.freshOutput(cOut, `${g.scope}/c_next`);
+  b.freshOutput(hOut, `${g.scope}/y_t`);
   const scanOuts: Dim[][] = [[B, h]];
   if (cOut) {
-    b.bodyOutput(cOut, `${g.scope}/c_t`);
+    b.freshOutput(cOut, `${g.scope}/c_t`);
     scanOuts.push([B, h]);
   }
   if (acts) {
-    b.bodyOutput(acts, `${g.scope}/acts_t`);
+    b.freshOutput(acts, `${g.scope}/acts_t`);
     scanOuts.push([B, 4 * h]);
   }
   const states = c0 ? [h0, c0] : [h0];
@@ -206,6 +206,7 @@ function backwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, d: Direction
   const outs: Tensor[] = [];
   let dhPrev: Tensor;
   let dcPrev: Tensor | null = null;
+  let gruInputFactors: Tensor | null = null;
   if (mode === 'LSTM') {
     // Whatever does not depend on dh or dc is computed for every step at once, outside the loop,
     // so each step runs 7 ops instead of 27 (a Scan step costs per op, not per element):
@@ -230,7 +231,8 @@ function backwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, d: Direction
     dhPrev = matmul(b, dgates, whh);
     outs.push(dgates);
   } else if (mode === 'GRU') {
-    // As for the LSTM, the factors that do not depend on dh are computed for every step at once:
+    // As for the LSTM, the factors that do not depend on dh are computed for every step at once,
+    // and the input part, which the loop does not read back, after it from the dh of each step:
     //   d(r, z, n pre-activations) of the input part   = [dh, dh, dh] * [a c, (h_prev - n) z (1 - z), a]
     //   d(r, z, n pre-activations) of the hidden part  = [dh, dh, dh] * [a c, (h_prev - n) z (1 - z), a r]
     //   with a = (1 - z)(1 - n^2), c = hn r (1 - r);   dh_prev = dh z + dhw W_hh
@@ -241,15 +243,13 @@ function backwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, d: Direction
     const zF = mul(g, sub(g, hPrev, nA), mul(g, zA, oneMinus(g, zA)));
     const xFactors = g.concat([rF, zF, aF], 2);
     const hFactors = g.concat([rF, zF, mul(g, aF, rA)], 2);
-    const xFactorsT = b.freshInput(`${g.scope}/x_factors_t`, 'float32', [B, 3 * h]);
+    gruInputFactors = xFactors;
     const hFactorsT = b.freshInput(`${g.scope}/h_factors_t`, 'float32', [B, 3 * h]);
     const zT = b.freshInput(`${g.scope}/z_t`, 'float32', [B, h]);
-    scans.push(xFactors, hFactors, zA);
-    const dh3 = b.concat([dh, dh, dh], 1);
-    const dxw = mul(b, dh3, xFactorsT);
-    const dhw = mul(b, dh3, hFactorsT);
+    scans.push(hFactors, zA);
+    const dhw = mul(b, b.concat([dh, dh, dh], 1), hFactorsT);
     dhPrev = add(b, mul(b, dh, zT), matmul(b, dhw, whh));
-    outs.push(dxw, dhw);
+    outs.push(dhw, dh);
   } else {
     const yT = b.freshInput(`${g.scope}/y_t`, 'float32', [B, h]);
     scans.push(d.y);
@@ -258,15 +258,18 @@ function backwardDirection(m: ModuleCtx<RecurrentArgs>, mode: Mode, d: Direction
     dhPrev = matmul(b, dpre, whh);
     outs.push(dpre);
   }
-  b.bodyOutput(dhPrev, `${g.scope}/dh_prev`);
-  if (dcPrev) b.bodyOutput(dcPrev, `${g.scope}/dc_prev`);
-  for (const o of outs) b.bodyOutput(o, `${g.scope}/dgates_t`);
+  b.freshOutput(dhPrev, `${g.scope}/dh_prev`);
+  if (dcPrev) b.freshOutput(dcPrev, `${g.scope}/dc_prev`);
+  for (const o of outs) b.freshOutput(o, `${g.scope}/dgates_t`);
   const states = [dhN ?? zerosLike(g, d.h0), ...(mode === 'LSTM' ? [dcN ?? zerosLike(g, d.c0!)] : [])];
   const res = scan(g, b, states, scans, !d.reverse, outs.map((o) => o.shape));
   const dh0 = res[0]!;
   const dc0 = mode === 'LSTM' ? res[1]! : null;
   const seqOuts = res.slice(states.length);
-  return { dxw: seqOuts[0]!, dhw: seqOuts[mode === 'GRU' ? 1 : 0]!, dh0, dc0 };
+  const dhw = seqOuts[0]!;
+  // GRU: d(input pre-activations) = [dh, dh, dh] * the input factors, for all steps at once.
+  const dxw = gruInputFactors ? mul(g, g.concat([seqOuts[1]!, seqOuts[1]!, seqOuts[1]!], 2), gruInputFactors) : dhw;
+  return { dxw, dhw, dh0, dc0 };
 }
 
 /** [T, B, K] -> [T*B, K] for the weight-gradient Gemms. */

@@ -21,7 +21,7 @@ export interface AdamOptions {
   maximize: boolean;
 }
 
-export const ADAM_SCHEMA: OptionsSchema<AdamOptions> = {
+const ADAM_SCHEMA: OptionsSchema<AdamOptions> = {
   lr: { kind: 'number', min: 0 },
   betas: { kind: 'betas' },
   eps: { kind: 'number', min: 0 },

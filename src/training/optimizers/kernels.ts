@@ -30,9 +30,9 @@ interface KernelSpec {
   /**
    * The loop body at byte offset `l.i`. `l` holds the params' locals, `V` a v128 twin of each
    * f32 param (its value in all four lanes) and the vector locals; `has(flag)` says whether
-   * this variant has the flag.
+   * this variant has the flag; `at(array)` loads the four lanes of that array's param at `l.i`.
    */
-  body: (l: Locals, V: Locals, has: (flag: string) => boolean) => Bytes;
+  body: (l: Locals, V: Locals, has: (flag: string) => boolean, at: (array: number) => Bytes) => Bytes;
 }
 
 /** An export's name: the kernel's name and its flags, e.g. `adam_weight_decay_amsgrad`. */
@@ -56,10 +56,11 @@ function variants(k: KernelSpec): WasmFunction[] {
     V[v] = names.length + locals.length;
     locals.push(v128);
   }
+  const at = (array: number) => load(get(array), get(l.i));
   const out: WasmFunction[] = [];
   for (let mask = 0; mask < 2 ** k.flags.length; mask++) {
     const on = k.flags.filter((_, j) => mask & (2 ** j));
-    const body = k.body(l, V, (flag) => on.includes(flag));
+    const body = k.body(l, V, (flag) => on.includes(flag), at);
     out.push({ name: variantName(k.name, on), params: names.map((n) => k.params[n]!), locals, body: [...splats.flat(), ...forLoop(l.i, l.bytes, 16, body)] });
   }
   return out;
@@ -90,24 +91,21 @@ const ADAM = {
   params: { param: i32, grad: i32, exp_avg: i32, exp_avg_sq: i32, max_exp_avg_sq: i32, bytes: i32, weight_decay: f32, shrink: f32, beta1: f32, beta2: f32, one_minus_beta1: f32, one_minus_beta2: f32, neg_step_size: f32, inv_bias_correction2_sqrt: f32, eps: f32 },
   vectors: ['g', 'p', 'm', 'v'],
   flags: ['maximize', 'weight_decay', 'decoupled', 'amsgrad'] as const,
-  body: (l, V, has) => {
-    const at = (array: number) => load(get(array), get(l.i));
-    return [
-      ...gradient(l, V, has, V.g, V.p),
-      // AdamW: param.mul_(1 - lr * weight_decay)
-      ...when(has('decoupled'), set(V.p, mul(get(V.p), get(V.shrink)))),
-      // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
-      ...set(V.m, add(mul(at(l.exp_avg), get(V.beta1)), mul(get(V.one_minus_beta1), get(V.g)))),
-      ...store(get(l.exp_avg), get(l.i), get(V.m)),
-      // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-      ...set(V.v, add(mul(at(l.exp_avg_sq), get(V.beta2)), mul(mul(get(V.one_minus_beta2), get(V.g)), get(V.g)))),
-      ...store(get(l.exp_avg_sq), get(l.i), get(V.v)),
-      // torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq); the denominator uses it
-      ...when(has('amsgrad'), [...set(V.v, max(at(l.max_exp_avg_sq), get(V.v))), ...store(get(l.max_exp_avg_sq), get(l.i), get(V.v))]),
-      // param.addcdiv_(exp_avg, (v.sqrt() / bias_correction2_sqrt).add_(eps), value=-step_size)
-      ...store(get(l.param), get(l.i), add(get(V.p), div(mul(get(V.neg_step_size), get(V.m)), add(mul(sqrt(get(V.v)), get(V.inv_bias_correction2_sqrt)), get(V.eps))))),
-    ];
-  },
+  body: (l, V, has, at) => [
+    ...gradient(l, V, has, V.g, V.p),
+    // AdamW: param.mul_(1 - lr * weight_decay)
+    ...when(has('decoupled'), set(V.p, mul(get(V.p), get(V.shrink)))),
+    // exp_avg.mul_(beta1).add_(grad, alpha=1 - beta1)
+    ...set(V.m, add(mul(at(l.exp_avg), get(V.beta1)), mul(get(V.one_minus_beta1), get(V.g)))),
+    ...store(get(l.exp_avg), get(l.i), get(V.m)),
+    // exp_avg_sq.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+    ...set(V.v, add(mul(at(l.exp_avg_sq), get(V.beta2)), mul(mul(get(V.one_minus_beta2), get(V.g)), get(V.g)))),
+    ...store(get(l.exp_avg_sq), get(l.i), get(V.v)),
+    // torch.maximum(max_exp_avg_sq, exp_avg_sq, out=max_exp_avg_sq); the denominator uses it
+    ...when(has('amsgrad'), [...set(V.v, max(at(l.max_exp_avg_sq), get(V.v))), ...store(get(l.max_exp_avg_sq), get(l.i), get(V.v))]),
+    // param.addcdiv_(exp_avg, (v.sqrt() / bias_correction2_sqrt).add_(eps), value=-step_size)
+    ...store(get(l.param), get(l.i), add(get(V.p), div(mul(get(V.neg_step_size), get(V.m)), add(mul(sqrt(get(V.v)), get(V.inv_bias_correction2_sqrt)), get(V.eps))))),
+  ],
 } satisfies KernelSpec;
 
 /** torch.optim.SGD. Flags: maximize, weight_decay, momentum, first (the buffer's first step: torch clones d_p into it), nesterov. */
@@ -116,21 +114,18 @@ const SGD = {
   params: { param: i32, grad: i32, momentum_buffer: i32, bytes: i32, weight_decay: f32, momentum: f32, one_minus_dampening: f32, neg_lr: f32 },
   vectors: ['d', 'p', 'buf'],
   flags: ['maximize', 'weight_decay', 'momentum', 'first', 'nesterov'] as const,
-  body: (l, V, has) => {
-    const at = (array: number) => load(get(array), get(l.i));
-    return [
-      ...gradient(l, V, has, V.d, V.p),
-      ...when(has('momentum'), [
-        // buf = torch.clone(d_p) on its first step, else buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
-        ...set(V.buf, has('first') ? get(V.d) : add(mul(at(l.momentum_buffer), get(V.momentum)), mul(get(V.one_minus_dampening), get(V.d)))),
-        ...store(get(l.momentum_buffer), get(l.i), get(V.buf)),
-        // d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
-        ...set(V.d, has('nesterov') ? add(get(V.d), mul(get(V.momentum), get(V.buf))) : get(V.buf)),
-      ]),
-      // param.add_(d_p, alpha=-lr)
-      ...store(get(l.param), get(l.i), add(get(V.p), mul(get(V.neg_lr), get(V.d)))),
-    ];
-  },
+  body: (l, V, has, at) => [
+    ...gradient(l, V, has, V.d, V.p),
+    ...when(has('momentum'), [
+      // buf = torch.clone(d_p) on its first step, else buf.mul_(momentum).add_(d_p, alpha=1 - dampening)
+      ...set(V.buf, has('first') ? get(V.d) : add(mul(at(l.momentum_buffer), get(V.momentum)), mul(get(V.one_minus_dampening), get(V.d)))),
+      ...store(get(l.momentum_buffer), get(l.i), get(V.buf)),
+      // d_p = d_p.add(buf, alpha=momentum) if nesterov else buf
+      ...set(V.d, has('nesterov') ? add(get(V.d), mul(get(V.momentum), get(V.buf))) : get(V.buf)),
+    ]),
+    // param.add_(d_p, alpha=-lr)
+    ...store(get(l.param), get(l.i), add(get(V.p), mul(get(V.neg_lr), get(V.d)))),
+  ],
 } satisfies KernelSpec;
 
 /** torch.optim.RMSprop. Flags: maximize, weight_decay, centered, momentum. */
@@ -139,33 +134,30 @@ const RMSPROP = {
   params: { param: i32, grad: i32, square_avg: i32, grad_avg: i32, momentum_buffer: i32, bytes: i32, weight_decay: f32, alpha: f32, one_minus_alpha: f32, eps: f32, momentum: f32, neg_lr: f32 },
   vectors: ['g', 'p', 'sq', 'ga', 'avg', 'buf'],
   flags: ['maximize', 'weight_decay', 'centered', 'momentum'] as const,
-  body: (l, V, has) => {
-    const at = (array: number) => load(get(array), get(l.i));
-    return [
-      ...gradient(l, V, has, V.g, V.p),
-      // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
-      ...set(V.sq, add(mul(at(l.square_avg), get(V.alpha)), mul(mul(get(V.one_minus_alpha), get(V.g)), get(V.g)))),
-      ...store(get(l.square_avg), get(l.i), get(V.sq)),
-      ...(has('centered')
-        ? [
-          // grad_avg.mul_(alpha).add_(grad, alpha=1 - alpha); avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
-          ...set(V.ga, add(mul(at(l.grad_avg), get(V.alpha)), mul(get(V.one_minus_alpha), get(V.g)))),
-          ...store(get(l.grad_avg), get(l.i), get(V.ga)),
-          ...set(V.avg, add(sqrt(sub(get(V.sq), mul(get(V.ga), get(V.ga)))), get(V.eps))),
-        ]
-        // avg = square_avg.sqrt().add_(eps)
-        : set(V.avg, add(sqrt(get(V.sq)), get(V.eps)))),
-      ...(has('momentum')
-        ? [
-          // buf.mul_(momentum).addcdiv_(grad, avg); param.add_(buf, alpha=-lr)
-          ...set(V.buf, add(mul(at(l.momentum_buffer), get(V.momentum)), div(get(V.g), get(V.avg)))),
-          ...store(get(l.momentum_buffer), get(l.i), get(V.buf)),
-          ...store(get(l.param), get(l.i), add(get(V.p), mul(get(V.neg_lr), get(V.buf)))),
-        ]
-        // param.addcdiv_(grad, avg, value=-lr)
-        : store(get(l.param), get(l.i), add(get(V.p), div(mul(get(V.neg_lr), get(V.g)), get(V.avg))))),
-    ];
-  },
+  body: (l, V, has, at) => [
+    ...gradient(l, V, has, V.g, V.p),
+    // square_avg.mul_(alpha).addcmul_(grad, grad, value=1 - alpha)
+    ...set(V.sq, add(mul(at(l.square_avg), get(V.alpha)), mul(mul(get(V.one_minus_alpha), get(V.g)), get(V.g)))),
+    ...store(get(l.square_avg), get(l.i), get(V.sq)),
+    ...(has('centered')
+      ? [
+        // grad_avg.mul_(alpha).add_(grad, alpha=1 - alpha); avg = square_avg.addcmul(grad_avg, grad_avg, value=-1).sqrt_().add_(eps)
+        ...set(V.ga, add(mul(at(l.grad_avg), get(V.alpha)), mul(get(V.one_minus_alpha), get(V.g)))),
+        ...store(get(l.grad_avg), get(l.i), get(V.ga)),
+        ...set(V.avg, add(sqrt(sub(get(V.sq), mul(get(V.ga), get(V.ga)))), get(V.eps))),
+      ]
+      // avg = square_avg.sqrt().add_(eps)
+      : set(V.avg, add(sqrt(get(V.sq)), get(V.eps)))),
+    ...(has('momentum')
+      ? [
+        // buf.mul_(momentum).addcdiv_(grad, avg); param.add_(buf, alpha=-lr)
+        ...set(V.buf, add(mul(at(l.momentum_buffer), get(V.momentum)), div(get(V.g), get(V.avg)))),
+        ...store(get(l.momentum_buffer), get(l.i), get(V.buf)),
+        ...store(get(l.param), get(l.i), add(get(V.p), mul(get(V.neg_lr), get(V.buf)))),
+      ]
+      // param.addcdiv_(grad, avg, value=-lr)
+      : store(get(l.param), get(l.i), add(get(V.p), div(mul(get(V.neg_lr), get(V.g)), get(V.avg))))),
+  ],
 } satisfies KernelSpec;
 
 /** torch.optim.Adagrad; `neg_clr` is -lr / (1 + (step - 1) * lr_decay). Flags: maximize, weight_decay. */
@@ -174,17 +166,14 @@ const ADAGRAD = {
   params: { param: i32, grad: i32, sum: i32, bytes: i32, weight_decay: f32, eps: f32, neg_clr: f32 },
   vectors: ['g', 'p', 's'],
   flags: ['maximize', 'weight_decay'] as const,
-  body: (l, V, has) => {
-    const at = (array: number) => load(get(array), get(l.i));
-    return [
-      ...gradient(l, V, has, V.g, V.p),
-      // state_sum.addcmul_(grad, grad, value=1)
-      ...set(V.s, add(at(l.sum), mul(get(V.g), get(V.g)))),
-      ...store(get(l.sum), get(l.i), get(V.s)),
-      // param.addcdiv_(grad, state_sum.sqrt().add_(eps), value=-clr)
-      ...store(get(l.param), get(l.i), add(get(V.p), div(mul(get(V.neg_clr), get(V.g)), add(sqrt(get(V.s)), get(V.eps))))),
-    ];
-  },
+  body: (l, V, has, at) => [
+    ...gradient(l, V, has, V.g, V.p),
+    // state_sum.addcmul_(grad, grad, value=1)
+    ...set(V.s, add(at(l.sum), mul(get(V.g), get(V.g)))),
+    ...store(get(l.sum), get(l.i), get(V.s)),
+    // param.addcdiv_(grad, state_sum.sqrt().add_(eps), value=-clr)
+    ...store(get(l.param), get(l.i), add(get(V.p), div(mul(get(V.neg_clr), get(V.g)), add(sqrt(get(V.s)), get(V.eps))))),
+  ],
 } satisfies KernelSpec;
 
 type Flags<K extends { flags: readonly string[] }> = Partial<Record<K['flags'][number], boolean>>;

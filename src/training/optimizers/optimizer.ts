@@ -7,7 +7,7 @@
  * The kernels work in WebAssembly memory (param-blocks.ts), where the state arrays live: `step`
  * copies each parameter and gradient into its block, runs the kernel and copies the parameter
  * back, unless the arrays already are the block's (`adoptParameters`, `gradientBuffers`).
- * Arithmetic is float32 as in torch: within 3e-7 of it after 20 steps
+ * Arithmetic is float32 as in torch: within 2.3e-7 of it after 20 steps
  * (test/training/optimizers.test.ts), at 5-10x the speed of plain JavaScript loops.
  */
 import { nnsError } from '../../errors.js';

@@ -16,9 +16,10 @@ import { instantiateKernels, type Kernels } from './kernels.js';
 const PAGE = 65536;
 const MAX_MEMORY_BYTES = 2 ** 30;
 
+/** Bytes a slot of `length` float32 elements takes: rounded up to 16 (four lanes). */
+const slotBytes = (length: number) => Math.ceil(length / 4) * 16;
+
 export interface ParamBlock {
-  /** Elements of the parameter. */
-  readonly length: number;
   /** Bytes a kernel runs over: length * 4 rounded up to 16. */
   readonly bytes: number;
   /** The kernels over the memory this block is in. */
@@ -45,7 +46,7 @@ export function layoutParamBlocks(sizes: ReadonlyMap<string, number>, slots: rea
     const kernels = instantiateKernels(memory);
     let offset = 0;
     for (const [name, length] of pending) {
-      const bytes = Math.ceil(length / 4) * 16;
+      const bytes = slotBytes(length);
       const at: Record<string, number> = {};
       const views: Record<string, Float32Array> = {};
       for (const slot of slots) {
@@ -53,13 +54,13 @@ export function layoutParamBlocks(sizes: ReadonlyMap<string, number>, slots: rea
         views[slot] = new Float32Array(memory.buffer, offset, length);
         offset += bytes;
       }
-      blocks.set(name, { length, bytes, kernels, at, views });
+      blocks.set(name, { bytes, kernels, at, views });
     }
     pending = [];
     used = 0;
   };
   for (const [name, length] of sizes) {
-    const size = Math.ceil(length / 4) * 16 * slots.length;
+    const size = slotBytes(length) * slots.length;
     if (used + size > MAX_MEMORY_BYTES) flush();
     pending.push([name, length]);
     used += size;
