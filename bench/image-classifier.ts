@@ -4,11 +4,12 @@
  * the same run (rounds alternate the three targets, rotating the order, so all see the same machine).
  *
  *   npm run build && node dist/bench/image-classifier.js [--rounds 3] [--duration 15] [--image FILE] [--quick]
+ *                                                        [--workers 1] [--batch 8] [--max-batch-delay 10]
  *
  * nnserve: `nnserve start` in its own process serving bench/.cache/resnet18.onnx (random weights,
  * bench/make_resnet18.py) with the image_classifier handler and its default transform (Resize
- * 256, CenterCrop 224, Normalize ImageNet; Pillow-exact resampling), minWorkers 1, batchSize 8,
- * maxBatchDelay 10, 2 intra-op threads; wrk (one thread, c=8) POSTs the JPEG as the raw body.
+ * 256, CenterCrop 224, Normalize ImageNet; Pillow-exact resampling), minWorkers --workers (1),
+ * batchSize --batch (8), maxBatchDelay --max-batch-delay (10), 2 intra-op threads; wrk (one thread, c=8) POSTs the JPEG as the raw body.
  * Reference: bench/bare-ort.ts (the same createSession, batch 8, 2 threads, no HTTP, no decoding).
  * Seed baseline: bench/seed_flask.py (the seed's Flask API, TorchScript trace of the same
  * random-weight network, bench/.cache/resnet18_traced.pt) under gunicorn -w 2 (sync workers,
@@ -100,11 +101,11 @@ function groupPids(pgid: number): number[] {
  * CPU ms of a whole process group (gunicorn's master and workers). NaN when the set of processes
  * changed since `pidsAt0` (a worker restarted: its CPU time would be lost), so the column is blank.
  */
-function groupCpu(pgid: number, pidsAt0?: number[]): { total: number; main: number; pids: number[] } {
+function groupCpu(pgid: number, pidsAt0?: number[]): { total: number; main: number } {
   const pids = groupPids(pgid);
   const same = !pidsAt0 || (pidsAt0.length === pids.length && pidsAt0.every((p, i) => p === pids[i]));
   const total = pids.reduce((a, p) => a + cpuMs(p).total, 0);
-  return { total: same ? total : NaN, main: NaN, pids };
+  return { total: same ? total : NaN, main: NaN }; // no one main thread in a process group
 }
 
 /**

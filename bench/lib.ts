@@ -360,7 +360,6 @@ export async function waitHttpOk(url: string, timeoutMs = 180_000): Promise<void
   throw new Error(`${url} not ready after ${timeoutMs} ms (${last})`);
 }
 
-/** `nnserve_batch_size` _sum and _count for one model, from the metrics endpoint. */
 /**
  * A model's request counters from the metrics endpoint: rows (`sum`) and requests (`count`) of
  * nnserve_batch_size, so sum/count is the mean batch a request ran in; and the summed worker

@@ -65,10 +65,10 @@ const RESNET_WORKERS = Number(val('--resnet-workers') ?? 1);
  * (b)'s archive: batchSize (--batch-size) and maxBatchDelay in ms (--max-batch-delay). With c=8
  * closed-loop clients, batchSize 4 follows Triton's rule of thumb (concurrency = 2 x batch): one
  * batch is answered and refilled on the HTTP thread while the other runs. With batchSize 8 all
- * eight wait in one batch and the worker idles through every round trip. Measured here (AMD
- * EPYC, 2 cores, 6 rounds of 8 s each, ratio to in-process ORT at batch 8): batch 4 / delay 0:
- * 0.913; batch 8 / delay 0: 0.87 and 0.94; batch 8 / delay 10: 0.85; batch 8 / delay 100
- * (TorchServe's default; always full batches): 0.87.
+ * eight wait in one batch and the worker idles through every round trip. The settings measured
+ * on one machine (bench/RESULTS.md notes, 2026-11-26) all landed at 0.85-0.96 of ORT, batch 4
+ * among them: within the machine's noise of each other, so this default rests on the rule of
+ * thumb, not on a measured win.
  */
 const RESNET_DELAY_MS = Number(val('--max-batch-delay') ?? 0);
 const RESNET_BATCH = Number(val('--batch-size') ?? 4);
