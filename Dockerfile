@@ -47,4 +47,4 @@ VOLUME ["/models"]
 # /ping is TorchServe's health check: 200 once every start-up model has a ready worker.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=120s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:8080/ping').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "--max-semi-space-size=2", "dist/src/cli.js", "start", "--model-store", "/models"]
+CMD ["node", "--max-semi-space-size=4", "--initial-old-space-size=64", "dist/src/cli.js", "start", "--model-store", "/models"]

@@ -10,11 +10,10 @@ import { fileURLToPath } from 'node:url';
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 /**
  * Node flags of every process a bench starts (servers and their references alike), the ones the
- * server runs with in package.json's start script, the Dockerfile and the `nnserve` bin: a small
- * young generation (V8's default grows to 3 x 16 MiB and stays resident; 2 MiB semi-spaces took
- * ~40 MiB off a ResNet-18 server's RSS under load, for no measurable cost in req/s).
+ * server runs with in package.json's start script, the Dockerfile and the `nnserve` bin; why:
+ * README, "V8 heap flags".
  */
-export const NODE_FLAGS = ['--max-semi-space-size=2'];
+export const NODE_FLAGS = ['--max-semi-space-size=4', '--initial-old-space-size=64'];
 
 /** The value after `--name` on the command line (undefined when absent or followed by another flag). */
 export function argValue(name: string, argv: string[] = process.argv.slice(2)): string | undefined {

@@ -24,7 +24,7 @@ import { initStateDict } from '../src/compiler/index.js';
 import { IdxDataset } from '../src/training/datasets/index.js';
 import { createOptimizer } from '../src/training/optimizers/index.js';
 import { TrainGraph } from '../src/training/train-graph.js';
-import { argValue, log, median, r, ROOT, table } from './lib.js';
+import { argValue, log, median, r, ROOT, sleep, table } from './lib.js';
 
 const argv = process.argv.slice(2);
 const val = (f: string) => argValue(f, argv);
@@ -32,6 +32,8 @@ const THREADS = (val('--threads') ?? '1,2').split(',').map(Number);
 const ROUNDS = Number(val('--rounds') ?? 5);
 const STEPS = Number(val('--steps') ?? 40);
 const WARMUP = 10;
+/** Idle time before each half of a round. */
+const SETTLE_MS = 300;
 const BATCH = 64;
 const MODELS = (val('--models') ?? 'cnn,mlp,lstm').split(',');
 const RESULTS = argv.includes('--write-results') ? (val('--write-results') ?? join(ROOT, 'bench/results/train-steps.json')) : undefined;
@@ -114,7 +116,13 @@ async function main(): Promise<void> {
       const oursT: Timing[] = [];
       const torchT: Timing[] = [];
       for (let round = 0; round < ROUNDS; round++) {
-        const pair = [async () => oursT.push(await ours.steps()), async () => torchT.push(await torch.steps(model, threads))];
+        // Each half starts on quiet cores: PyTorch's OpenMP threads spin on after its steps
+        // return (libgomp's default wait policy), which slowed an nnserve half that followed
+        // at once by ~35% (MLP, 2 threads).
+        const pair = [
+          async () => { await sleep(SETTLE_MS); oursT.push(await ours.steps()); },
+          async () => { await sleep(SETTLE_MS); torchT.push(await torch.steps(model, threads)); },
+        ];
         if (round % 2) pair.reverse();
         for (const f of pair) await f();
         log(`${model} threads ${threads} round ${round + 1}: nnserve ${r(oursT.at(-1)!.step)} ms (fwd+bwd ${r(oursT.at(-1)!.fb)}), PyTorch ${r(torchT.at(-1)!.step)} ms (fwd+bwd ${r(torchT.at(-1)!.fb)})`);

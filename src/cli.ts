@@ -1,4 +1,4 @@
-#!/usr/bin/env -S node --max-semi-space-size=2
+#!/usr/bin/env -S node --max-semi-space-size=4 --initial-old-space-size=64
 /**
  * `nnserve start [--model-store DIR] [--models all|a.mar,b.mar] [--config FILE] [--ncs]`
  * `nnserve archive ...` (torch-model-archiver's flags; see docs/archive.md)

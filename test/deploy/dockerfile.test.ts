@@ -98,7 +98,7 @@ test('the image runs nnserve from the model-store volume, as a user, with real s
   const all = instructions(dockerfile);
   const final = all.slice(all.indexOf(all.filter((x) => x.keyword === 'FROM').at(-1)!));
   assert.ok(final.some((x) => x.keyword === 'VOLUME' && x.args.includes('/models')));
-  assert.deepEqual(JSON.parse(final.find((x) => x.keyword === 'CMD')!.args), ['node', '--max-semi-space-size=2', 'dist/src/cli.js', 'start', '--model-store', '/models']);
+  assert.deepEqual(JSON.parse(final.find((x) => x.keyword === 'CMD')!.args), ['node', '--max-semi-space-size=4', '--initial-old-space-size=64', 'dist/src/cli.js', 'start', '--model-store', '/models']);
   assert.equal(final.find((x) => x.keyword === 'USER')!.args, '1000:1000', 'numeric, so Kubernetes can check runAsNonRoot');
   assert.deepEqual(final.find((x) => x.keyword === 'EXPOSE')!.args.split(/\s+/), ['8080', '8081', '8082']);
   for (const env of all.filter((x) => x.keyword === 'ENV')) {
