@@ -438,15 +438,16 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
       }
     }
     // The latency target is at c=8: measured on its own when the throughput rounds ran at another concurrency.
-    const latency: WrkResult[] = [];
+    let latency: WrkResult[] = server;
     if (report_b && conc !== LATENCY_CONC) {
+      latency = [];
       await runWrk({ ...wrkOpts, connections: LATENCY_CONC, durationS: WARMUP_S });
       for (let round = 0; round < ROUNDS; round++) {
         const res = await measure(`latency round ${round + 1} nnserve c=${LATENCY_CONC}`, nn.child.pid, () => runWrk({ ...wrkOpts, connections: LATENCY_CONC, durationS: DURATION_S }));
         latency.push(res);
         log(`  latency round ${round + 1} nnserve c=${LATENCY_CONC}: ${r(res.rps)} img/s, p50 ${r(res.p50_ms)} ms, p99 ${r(res.p99_ms)} ms${res.errors ? `, ${res.errors} ERRORS` : ''}`);
       }
-    } else latency.push(...server);
+    }
     const serverHwm = procStatusKb(nn.child.pid, 'VmHWM');
     const bareHwm = procStatusKb(bare.pid, 'VmHWM');
 
