@@ -53,7 +53,7 @@ const argv = process.argv.slice(2);
 const has = (f: string) => argv.includes(f);
 const val = (f: string) => argValue(f, argv);
 if (has('--help') || has('-h')) {
-  console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--resnet-workers N] [--batch-size N] [--max-batch-delay MS] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
+  console.log('usage: node dist/bench/run.js [--quick] [--only a,b,mem] [--rounds N] [--duration S] [--resnet-workers N] [--batch-size N] [--max-batch-delay MS] [--concurrency N] [--mem-requests N] [--profile] [--nice N] [--write-results [FILE]]');
   process.exit(0);
 }
 const QUICK = has('--quick');
@@ -69,7 +69,8 @@ const RESNET_WORKERS = Number(val('--resnet-workers') ?? 1);
  * rule of thumb (concurrency = 2 x batch): one batch is answered and refilled on the HTTP thread
  * while the other runs; at c=8 all eight would wait in one batch and the worker would idle
  * through every round trip. Measured on one machine (bench/RESULTS.md notes): batch 8 / c=16
- * 0.93-0.96 of ORT, batch 4 / c=8 0.90-0.93 (ORT itself runs batch 4 ~4% slower per image).
+ * 0.933 and 0.935 of ORT in full runs (0.949 in a short one), batch 4 / c=8 0.90 (ORT itself
+ * runs batch 4 ~4% slower per image).
  */
 const RESNET_DELAY_MS = Number(val('--max-batch-delay') ?? 0);
 const RESNET_BATCH = Number(val('--batch-size') ?? 8);
