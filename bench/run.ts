@@ -17,7 +17,7 @@
  *                workers measured worse, 0.78: two sessions running at once slow each other.)
  *                Then the same server alone at c=8 for the latency target (p99 <= 2 x p50 there).
  * (c) mem        (1) VmRSS of a one-worker (one session, 2 threads) server serving at batch 8 (batchSize 8,
- *                maxBatchDelay 100: full batches) under the (b) load, vs
+ *                maxBatchDelay 100: full batches) under (b)'s requests at c=8, vs
  *                VmRSS of bare-ort during its rounds; (2) VmRSS of a fresh tiny-model
  *                server every 10% of --mem-requests (default 100k) requests (alone: `--only mem-flat`).
  *
@@ -375,7 +375,9 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
   const onnx = resnetModel();
   const store = resnetArchive(onnx, workers, batch, delayMs);
   const body = resnetBody();
-  const nn = await startNnserve(`resnet18-w${workers}`, store, 'resnet18.mar', {
+  // Named by its archive settings: (b) and (c1) may run two servers, each with its own logs.
+  const name = `resnet18-w${workers}-b${batch}-d${delayMs}`;
+  const nn = await startNnserve(name, store, 'resnet18.mar', {
     NNSERVE_INTRA_OP_THREADS: String(threads),
     // 602,112 bytes of tensor + header per request fit TorchServe's default 6,553,500; raised
     // anyway so a larger header or a batched request is never the thing being measured.
@@ -414,8 +416,8 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
     const ref: BareRound[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       const order = round % 2 === 0 ? ['nnserve', 'ort'] : ['ort', 'nnserve'];
-      for (const name of order) {
-        if (name === 'nnserve') {
+      for (const target of order) {
+        if (target === 'nnserve') {
           const res = await measure(`round ${round + 1} nnserve`, nn.child.pid, async () => {
             const before = await batchSizeCounters(nn.metrics, 'resnet18');
             const sampler = sampleRss(nn.child.pid);
@@ -502,7 +504,7 @@ async function benchResnet(report_b: boolean, report_mem: boolean, workers: numb
   } finally {
     bare.proc.stdin!.end('EXIT\n');
     await bare.stop();
-    await stopNnserve(nn, `resnet18-w${workers}`);
+    await stopNnserve(nn, name);
   }
 }
 

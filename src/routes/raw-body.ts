@@ -68,13 +68,12 @@ export function readRawBody(req: FastifyRequest, payload: NodeJS.ReadableStream,
     received += c.length;
   };
   const onEnd = () => {
-    if (body) {
-      if (received !== declared) finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
-      else finish(null, body);
-      return;
-    }
     if (Number.isInteger(declared) && received !== declared) {
       finish(new errorCodes.FST_ERR_CTP_INVALID_CONTENT_LENGTH());
+      return;
+    }
+    if (body) {
+      finish(null, body);
       return;
     }
     const out = Buffer.allocUnsafe(received + pad).subarray(pad);

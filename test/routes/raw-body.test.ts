@@ -79,9 +79,11 @@ describe('raw request bodies', () => {
       assert.deepEqual(res.json, { length: body.length, sum: sum(body), alignedAt: 0, pooledBytes: 10 * 65536 }, `hl ${hl}`);
       assert.equal(pool.idleBytes, 10 * 65536, 'given back after the response, and reused by the next request');
     }
-    // Without the header, or chunked, the body is not pooled.
+    // Without the header, or chunked (no Content-Length to size it from), the body is not pooled.
     const plain = await post(bytes(600_000), {}, false, '/v2/infer');
     assert.equal(plain.json.pooledBytes, 600_000);
+    const chunked = await post(bytes(181 + 600_000), { 'inference-header-content-length': '181' }, true, '/v2/infer');
+    assert.deepEqual(chunked.json, { length: 600_181, sum: sum(bytes(600_181)), alignedAt: 0, pooledBytes: 600_181 + alignmentPad(181) });
   });
 
   test('small and empty bodies', async () => {
